@@ -1,0 +1,48 @@
+/** @file
+  uefi-pool-alloc: pool allocations of any alignment for UEFI firmware, on top of Boot Services
+  AllocatePool/FreePool/AllocatePages, from a Rust static library.
+
+  Include it after EDK2's <Uefi.h> or gnu-efi's <efi.h>, whose types it then uses, or on its own,
+  when it defines the few UEFI types it needs (define UEFI_POOL_ALLOC_NO_TYPES if your code
+  already has UINTN, UINT32, UINT64, BOOLEAN, VOID, EFI_STATUS, EFI_HANDLE, EFI_SYSTEM_TABLE,
+  IN, OUT and EFIAPI).
+
+  Every function uses EFIAPI, the UEFI calling convention (Microsoft x64 on X64), whatever the
+  object format: on ELF x86-64 compilers EFIAPI must be __attribute__((ms_abi)), as EDK2's GCC
+  and CLANGDWARF builds define it and gnu-efi does with GNU_EFI_USE_MS_ABI.
+**/
+
+#if defined(__UEFI_SPEC_H__)
+/* EDK2's Uefi.h came first: its types and EFIAPI are used. */
+#elif defined(_EFI_API_H)
+/* gnu-efi's efi.h came first: its types are used, and its EFIAPI must be the UEFI one. */
+#if defined(__x86_64__) && !defined(_MSC_VER) && !defined(HAVE_USE_MS_ABI)
+#error "uefi_pool_alloc.h: gnu-efi's EFIAPI is empty here; compile with -DGNU_EFI_USE_MS_ABI"
+#endif
+#elif !defined(UEFI_POOL_ALLOC_NO_TYPES)
+#if defined(_WIN64)
+typedef unsigned long long UINTN;
+#else
+typedef __UINTPTR_TYPE__ UINTN;
+#endif
+typedef unsigned int UINT32;
+typedef unsigned long long UINT64;
+typedef unsigned char BOOLEAN;
+typedef void VOID;
+typedef UINTN EFI_STATUS;
+typedef VOID *EFI_HANDLE;
+typedef struct _EFI_SYSTEM_TABLE EFI_SYSTEM_TABLE;
+#ifndef IN
+#define IN
+#endif
+#ifndef OUT
+#define OUT
+#endif
+#ifndef EFIAPI
+#if defined(__x86_64__) && !defined(_WIN32)
+#define EFIAPI __attribute__((ms_abi))
+#else
+#define EFIAPI
+#endif
+#endif
+#endif

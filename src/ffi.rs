@@ -1,0 +1,240 @@
+//! The C ABI: every exported function, thin (argument conversion, then the allocation core).
+//! `build.rs` turns this file into `include/uefi_pool_alloc.h`, so the doc comments here are the
+//! header's documentation, in EDK2's doxygen style.
+//!
+//! Every function is safe to call before `pool_init` (allocation returns NULL, free returns
+//! `EFI_NOT_STARTED`) and after ExitBootServices (NULL, `EFI_UNSUPPORTED`), and up to
+//! `TPL_NOTIFY`, also from a notify function that interrupted another call.
+//!
+//! Functions taking a block pointer read the 8 bytes below it to validate it: pass NULL, a
+//! pointer this library returned, or at least a pointer into readable memory with 8 readable
+//! bytes below it (any pool or stack address is).
+#![allow(non_camel_case_types, non_snake_case)]
+
+use core::ffi::c_void;
+
+use crate::stats::{self, PoolStats};
+use crate::{aligned, firmware, raw};
+
+/// `UINTN`: from the EDK2 or gnu-efi headers when present, else from this header's prologue.
+pub type UINTN = usize;
+/// `UINT32`.
+pub type UINT32 = u32;
+/// `BOOLEAN`: 0 or 1.
+pub type BOOLEAN = u8;
+/// `VOID`.
+pub type VOID = c_void;
+/// `EFI_STATUS`.
+pub type EFI_STATUS = usize;
+/// `EFI_HANDLE`.
+pub type EFI_HANDLE = *mut c_void;
+/// `EFI_SYSTEM_TABLE`.
+pub type EFI_SYSTEM_TABLE = uefi_raw::table::system::SystemTable;
+
+/// Initialises the library for this image. Call it once, before any other function (an EDK2
+/// library constructor does); until then allocation returns NULL.
+///
+/// Records SystemTable, checks MemoryType and registers an EVT_SIGNAL_EXIT_BOOT_SERVICES event
+/// (TPL_NOTIFY) after which the library is inert. The system table is read anew on every call, and
+/// a NULL SystemTable->BootServices also makes the library inert.
+///
+/// @param[in] ImageHandle  The image's handle; used to find its ImageDataType.
+/// @param[in] SystemTable  The image's system table.
+/// @param[in] MemoryType   The memory type of every block: EfiLoaderCode..EfiRuntimeServicesData,
+///                         EfiACPIReclaimMemory, EfiACPIMemoryNVS, EfiReservedMemoryType or an
+///                         OEM/OS type (0x70000000 and above); or POOL_MEMORY_TYPE_DEFAULT for the
+///                         image's ImageDataType, else EfiBootServicesData.
+///
+/// @retval EFI_SUCCESS            The library is ready.
+/// @retval EFI_INVALID_PARAMETER  SystemTable is NULL, not a system table or has no boot services;
+///                                or MemoryType cannot hold pool memory.
+/// @retval EFI_ALREADY_STARTED    The library was initialised already; nothing changed.
+/// @retval other                  CreateEvent failed; the library stays uninitialised.
+#[unsafe(no_mangle)]
+pub unsafe extern "efiapi" fn pool_init(
+    ImageHandle: EFI_HANDLE,
+    SystemTable: *mut EFI_SYSTEM_TABLE,
+    MemoryType: UINT32,
+) -> EFI_STATUS {
+    // SAFETY: the caller passes its image handle and system table.
+    unsafe { firmware::init(ImageHandle, SystemTable, MemoryType) }.0
+}
+
+/// Undoes pool_init: closes the ExitBootServices event, for images that unload (an EDK2 library
+/// destructor calls it). Live blocks stay valid and can be freed after a new pool_init.
+///
+/// @retval EFI_SUCCESS      The library is uninitialised.
+/// @retval EFI_NOT_STARTED  The library was not initialised.
+/// @retval EFI_UNSUPPORTED  Boot services have ended.
+#[unsafe(no_mangle)]
+pub extern "efiapi" fn pool_fini() -> EFI_STATUS {
+    firmware::fini().0
+}
+
+/// Allocates Size bytes aligned to Align, for any power-of-two Align up to POOL_MAX_ALIGN.
+///
+/// Alignments up to 2 KiB and sizes below 16 MiB come from AllocatePool with an 8-byte header
+/// below the pointer; the request never exceeds Size + max(Align, 8) and, where the firmware's
+/// pool pointers follow a pattern (EDK2: 24 mod 128), is as small as that pattern allows (64 bytes
+/// at Align 32 ask for 72). Larger alignments and sizes come from AllocatePages as exactly
+/// ceil(Size/4096) pages. Size 0 gives a unique block of usable size 0.
+///
+/// @param[in] Size   Bytes to allocate, at most POOL_MAX_SIZE.
+/// @param[in] Align  Alignment: a power of two, at most POOL_MAX_ALIGN.
+///
+/// @return  The block, to be released with pool_aligned_free. NULL if Align or Size is out of
+///          range, the firmware has no memory, the library is not initialised or boot services
+///          have ended.
+#[unsafe(no_mangle)]
+pub extern "efiapi" fn pool_aligned_alloc(Size: UINTN, Align: UINTN) -> *mut VOID {
+    aligned::alloc(Size, Align).cast()
+}
+
+/// Allocates Count * Size zeroed bytes aligned to Align.
+///
+/// @param[in] Count  Number of elements.
+/// @param[in] Size   Bytes per element.
+/// @param[in] Align  Alignment, as for pool_aligned_alloc.
+///
+/// @return  The zeroed block, to be released with pool_aligned_free; NULL if Count * Size
+///          overflows and in every case pool_aligned_alloc returns NULL.
+#[unsafe(no_mangle)]
+pub extern "efiapi" fn pool_aligned_calloc(Count: UINTN, Size: UINTN, Align: UINTN) -> *mut VOID {
+    aligned::alloc_zeroed(Count, Size, Align).cast()
+}
+
+/// Resizes a block of pool_aligned_alloc without being told its old size, keeping its alignment.
+/// The block stays where it is when NewSize fits its usable size (shrinking a page-backed block
+/// gives whole pages back; growing one takes the pages after it if free); otherwise a new block is
+/// allocated, the contents copied and the old block freed. ReallocatePool, by contrast, needs the
+/// old size and always moves.
+///
+/// @param[in] Ptr      A block of pool_aligned_alloc, or NULL to allocate NewSize bytes at
+///                     POOL_DEFAULT_ALIGN.
+/// @param[in] NewSize  The new size, at most POOL_MAX_SIZE. 0 keeps a block of size 0.
+///
+/// @return  The block (Ptr or a new pointer). NULL if there is no memory, NewSize is out of range
+///          or Ptr is not a live block of pool_aligned_alloc; the old block is then unchanged.
+#[unsafe(no_mangle)]
+pub unsafe extern "efiapi" fn pool_aligned_realloc(Ptr: *mut VOID, NewSize: UINTN) -> *mut VOID {
+    // SAFETY: the header's contract on block pointers.
+    unsafe { aligned::realloc(Ptr.cast(), NewSize) }.cast()
+}
+
+/// Frees a block of pool_aligned_alloc, pool_aligned_calloc or pool_aligned_realloc. The block's
+/// header is checked first: a pointer this library did not return, a pointer into the middle of a
+/// block, a raw block or a block already freed is refused and nothing is freed.
+///
+/// @param[in] Ptr  The block, or NULL.
+///
+/// @retval EFI_SUCCESS            The block was freed, or Ptr is NULL.
+/// @retval EFI_INVALID_PARAMETER  Ptr is not a live block of the aligned allocator.
+/// @retval EFI_NOT_STARTED        The library is not initialised; nothing was freed.
+/// @retval EFI_UNSUPPORTED        Boot services have ended; the memory stays allocated.
+#[unsafe(no_mangle)]
+pub unsafe extern "efiapi" fn pool_aligned_free(Ptr: *mut VOID) -> EFI_STATUS {
+    // SAFETY: the header's contract on block pointers.
+    unsafe { aligned::free(Ptr.cast()) }.0
+}
+
+/// Allocates Size bytes with AllocatePool and nothing else: no header, no overhead, the 8-byte
+/// alignment UEFI guarantees (EDK2 x64 pool pointers are 24 mod 128, so never 16-aligned).
+/// Size 0 asks the firmware for 1 byte, so every firmware returns a unique block.
+///
+/// @param[in] Size  Bytes to allocate, at most POOL_MAX_SIZE.
+///
+/// @return  The block, to be released with pool_raw_free (or FreePool); NULL on failure.
+#[unsafe(no_mangle)]
+pub extern "efiapi" fn pool_raw_alloc(Size: UINTN) -> *mut VOID {
+    raw::alloc(Size, false).cast()
+}
+
+/// Frees a block of pool_raw_alloc (or any AllocatePool block) with FreePool. Blocks of the aligned
+/// and page paths, and pointers that are not 8-aligned, are refused without calling the firmware
+/// (whose debug builds ASSERT on a bad FreePool).
+///
+/// @param[in] Ptr  The block, or NULL.
+///
+/// @retval EFI_SUCCESS            The block was freed, or Ptr is NULL.
+/// @retval EFI_INVALID_PARAMETER  Ptr is not a pool block, as found by this library or FreePool.
+/// @retval EFI_NOT_STARTED        The library is not initialised; nothing was freed.
+/// @retval EFI_UNSUPPORTED        Boot services have ended; the memory stays allocated.
+#[unsafe(no_mangle)]
+pub unsafe extern "efiapi" fn pool_raw_free(Ptr: *mut VOID) -> EFI_STATUS {
+    // SAFETY: the header's contract on block pointers.
+    unsafe { raw::free(Ptr.cast(), 0) }.0
+}
+
+/// Shrinks a block in place, for blocks of both the aligned and the raw allocator: shrinking or
+/// keeping the size succeeds and the contents stay untouched; growing is refused. A block of the
+/// aligned allocator whose size is OldSize records NewSize (and a page-backed one gives whole tail
+/// pages back); any other block is left as it is, which is all a raw block needs.
+///
+/// @param[in] Ptr      The block.
+/// @param[in] OldSize  Its current size.
+/// @param[in] NewSize  The size wanted.
+///
+/// @retval TRUE   The block now holds NewSize bytes at Ptr.
+/// @retval FALSE  NewSize > OldSize, Ptr is NULL, OldSize is not the size of the aligned block
+///                at Ptr, or the library is not initialised or boot services have ended.
+#[unsafe(no_mangle)]
+pub unsafe extern "efiapi" fn pool_shrink(
+    Ptr: *mut VOID,
+    OldSize: UINTN,
+    NewSize: UINTN,
+) -> BOOLEAN {
+    // SAFETY: the header's contract on block pointers.
+    unsafe { aligned::shrink(Ptr.cast(), OldSize, NewSize) }.into()
+}
+
+/// pool_shrink returning a pointer: the block cannot move, so this is Ptr when pool_shrink would
+/// return TRUE and NULL (the block unchanged) otherwise.
+///
+/// @param[in] Ptr      The block.
+/// @param[in] OldSize  Its current size.
+/// @param[in] NewSize  The size wanted.
+///
+/// @return  Ptr, or NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "efiapi" fn pool_remap(
+    Ptr: *mut VOID,
+    OldSize: UINTN,
+    NewSize: UINTN,
+) -> *mut VOID {
+    // SAFETY: the header's contract on block pointers.
+    if unsafe { aligned::shrink(Ptr.cast(), OldSize, NewSize) } {
+        Ptr
+    } else {
+        core::ptr::null_mut()
+    }
+}
+
+/// Returns how many bytes of a block of the aligned allocator may be used: at least the size it
+/// was allocated or last resized to, more where the block has slack.
+///
+/// @param[in] Ptr  The block.
+///
+/// @return  The usable size; 0 for NULL, raw blocks, foreign or freed pointers, and when the
+///          library is not initialised or boot services have ended.
+#[unsafe(no_mangle)]
+pub unsafe extern "efiapi" fn pool_usable_size(Ptr: *mut VOID) -> UINTN {
+    // SAFETY: the header's contract on block pointers.
+    unsafe { aligned::usable_size(Ptr.cast()) }
+}
+
+/// Copies the library's allocation statistics. Works at any time, also before pool_init.
+///
+/// @param[out] Stats  Receives the statistics.
+///
+/// @retval EFI_SUCCESS            Stats was filled.
+/// @retval EFI_INVALID_PARAMETER  Stats is NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "efiapi" fn pool_stats(Stats: *mut PoolStats) -> EFI_STATUS {
+    if Stats.is_null() {
+        stats::invalid();
+        return uefi_raw::Status::INVALID_PARAMETER.0;
+    }
+    // SAFETY: the caller passes a writable POOL_STATS.
+    unsafe { Stats.write(stats::snapshot()) };
+    uefi_raw::Status::SUCCESS.0
+}

@@ -1,0 +1,70 @@
+//! The raw path: `AllocatePool` and `FreePool` with nothing added, for callers happy with the
+//! 8-byte alignment UEFI guarantees.
+
+use core::ptr;
+
+use uefi_raw::Status;
+
+use crate::firmware::{self, Services};
+use crate::limits::{PAGE_SIZE, POOL_ALIGN, POOL_MAX_SIZE};
+use crate::{block, pages, stats};
+
+/// A pool block of `size` bytes (size 0 asks for 1, so that every firmware returns a unique
+/// block), or NULL. `known_size` says whether the free will know the size (Rust's `Layout`).
+pub(crate) fn alloc(size: usize, known_size: bool) -> *mut u8 {
+    let Ok(services) = firmware::services() else {
+        return ptr::null_mut();
+    };
+    if size > POOL_MAX_SIZE {
+        stats::invalid();
+        return ptr::null_mut();
+    }
+    let request = size.max(1);
+    let Some(block) = services.allocate_pool(request) else {
+        stats::refused();
+        return ptr::null_mut();
+    };
+    stats::requested(request);
+    stats::allocated(if known_size { size } else { 0 });
+    block
+}
+
+/// Gives a raw block back. Refuses, without calling the firmware, pointers that cannot be pool
+/// blocks and blocks of the aligned and page paths (whose firmware block starts elsewhere).
+///
+/// # Safety
+/// `ptr` is NULL or points into readable memory with 8 readable bytes below it.
+pub(crate) unsafe fn free(ptr: *mut u8, known_size: usize) -> Status {
+    if ptr.is_null() {
+        return Status::SUCCESS;
+    }
+    let services = match firmware::services() {
+        Ok(services) => services,
+        Err(unavailable) => return unavailable.status(),
+    };
+    // SAFETY: the caller's contract.
+    if unsafe { belongs_to_another_path(services, ptr) } {
+        stats::invalid();
+        return Status::INVALID_PARAMETER;
+    }
+    let status = services.free_pool(ptr);
+    if status == Status::SUCCESS {
+        stats::freed(known_size);
+    } else {
+        stats::invalid();
+    }
+    status
+}
+
+/// Whether `ptr` is misaligned for pool or belongs to the aligned or page path. Below a
+/// page-aligned pointer may lie a guard page, so only the registry is asked there.
+unsafe fn belongs_to_another_path(services: Services, ptr: *mut u8) -> bool {
+    if ptr.addr() % POOL_ALIGN != 0 {
+        return true;
+    }
+    if ptr.addr() % PAGE_SIZE == 0 {
+        return pages::find(services, ptr).is_some();
+    }
+    // SAFETY: 8-aligned and not page-aligned, so the 8 bytes below share its (readable) page.
+    unsafe { block::read(ptr) }.is_some()
+}

@@ -1,0 +1,272 @@
+//! The page-path blocks, by address: an open-addressing hash table in pool memory.
+//!
+//! Page-path blocks have no room for a header below their pointer (the page below belongs to
+//! someone else, possibly a guard page), so they are found here. Every access happens at
+//! `TPL_NOTIFY` (proved by the `RaisedTpl` argument): notify functions that call the library
+//! cannot run meanwhile, and no lock exists that could deadlock. The table is freed when it
+//! empties, so a leak-free program leaves the memory map as it found it.
+
+use core::cell::UnsafeCell;
+use core::mem::size_of;
+use core::ptr;
+
+use crate::firmware::{RaisedTpl, Services};
+use crate::limits::PAGE_SIZE;
+use crate::stats;
+
+/// A live page-path block. Its page count is always `pages_for(size)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PageBlock {
+    pub address: usize,
+    pub size: usize,
+    pub align: usize,
+}
+
+/// Pages a block of `size` bytes occupies: at least one, so that size 0 gets a unique address.
+#[inline]
+pub(crate) const fn pages_for(size: usize) -> usize {
+    if size == 0 {
+        1
+    } else {
+        size.div_ceil(PAGE_SIZE)
+    }
+}
+
+impl PageBlock {
+    pub(crate) fn pages(&self) -> usize {
+        pages_for(self.size)
+    }
+}
+
+/// One slot: the page-aligned address with log2(align) in its low 12 bits (0 = empty), and the
+/// size.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Slot {
+    key: usize,
+    size: usize,
+}
+
+const EMPTY: usize = 0;
+const MIN_CAPACITY: usize = 16;
+const LOW_BITS: usize = PAGE_SIZE - 1;
+
+impl Slot {
+    fn of(block: PageBlock) -> Slot {
+        Slot {
+            key: block.address | block.align.trailing_zeros() as usize,
+            size: block.size,
+        }
+    }
+
+    fn address(self) -> usize {
+        self.key & !LOW_BITS
+    }
+
+    fn block(self) -> PageBlock {
+        PageBlock {
+            address: self.address(),
+            size: self.size,
+            align: 1 << (self.key & LOW_BITS),
+        }
+    }
+}
+
+struct Table {
+    slots: *mut Slot,
+    /// A power of two, or 0 before the first insert.
+    capacity: usize,
+    len: usize,
+}
+
+struct Shared(UnsafeCell<Table>);
+
+// SAFETY: only touched at TPL_NOTIFY (see the module docs); UEFI boot services run on one CPU.
+unsafe impl Sync for Shared {}
+
+static TABLE: Shared = Shared(UnsafeCell::new(Table {
+    slots: ptr::null_mut(),
+    capacity: 0,
+    len: 0,
+}));
+
+fn table(_exclusive: &RaisedTpl) -> &mut Table {
+    // SAFETY: the raised TPL excludes every other user of the table, and callers hold the
+    // reference only within one registry call.
+    unsafe { &mut *TABLE.0.get() }
+}
+
+/// The live block at `address`.
+pub(crate) fn find(exclusive: &RaisedTpl, address: usize) -> Option<PageBlock> {
+    let table = table(exclusive);
+    table
+        .position(address)
+        .map(|index| table.slot(index).block())
+}
+
+/// Records a new block; `false` if the table could not grow (the block is then not recorded).
+pub(crate) fn insert(exclusive: &RaisedTpl, services: Services, block: PageBlock) -> bool {
+    let table = table(exclusive);
+    if (table.len + 1) * 4 > table.capacity * 3 && !table.grow(services) {
+        return false;
+    }
+    table.put(Slot::of(block));
+    table.len += 1;
+    true
+}
+
+/// Changes the size of the recorded block at `block.address`.
+pub(crate) fn update(exclusive: &RaisedTpl, block: PageBlock) {
+    let table = table(exclusive);
+    if let Some(index) = table.position(block.address) {
+        table.set(index, Slot::of(block));
+    }
+}
+
+/// Forgets the block at `address` and returns it.
+pub(crate) fn remove(
+    exclusive: &RaisedTpl,
+    services: Services,
+    address: usize,
+) -> Option<PageBlock> {
+    let table = table(exclusive);
+    let index = table.position(address)?;
+    let removed = table.slot(index).block();
+    table.delete(index);
+    table.len -= 1;
+    if table.len == 0 {
+        table.release(services);
+    }
+    Some(removed)
+}
+
+impl Table {
+    fn mask(&self) -> usize {
+        self.capacity - 1
+    }
+
+    fn slot(&self, index: usize) -> Slot {
+        // SAFETY: `index <= mask` and `slots` holds `capacity` slots.
+        unsafe { self.slots.add(index).read() }
+    }
+
+    fn set(&mut self, index: usize, slot: Slot) {
+        // SAFETY: as in `slot`.
+        unsafe { self.slots.add(index).write(slot) }
+    }
+
+    fn home(&self, address: usize) -> usize {
+        ((address / PAGE_SIZE).wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) >> 20) & self.mask()
+    }
+
+    fn position(&self, address: usize) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let mut index = self.home(address);
+        loop {
+            let slot = self.slot(index);
+            if slot.key == EMPTY {
+                return None;
+            }
+            if slot.address() == address {
+                return Some(index);
+            }
+            index = (index + 1) & self.mask();
+        }
+    }
+
+    /// Stores `slot` in the first free place of its probe sequence; the table has room.
+    fn put(&mut self, slot: Slot) {
+        let mut index = self.home(slot.address());
+        while self.slot(index).key != EMPTY {
+            index = (index + 1) & self.mask();
+        }
+        self.set(index, slot);
+    }
+
+    /// Empties `index`, moving later slots of the same probe run back (no tombstones).
+    fn delete(&mut self, mut hole: usize) {
+        let mut next = hole;
+        loop {
+            next = (next + 1) & self.mask();
+            let slot = self.slot(next);
+            if slot.key == EMPTY {
+                break;
+            }
+            let home = self.home(slot.address());
+            // The slot may fill the hole unless its home lies cyclically in (hole, next].
+            let stays = if hole <= next {
+                hole < home && home <= next
+            } else {
+                hole < home || home <= next
+            };
+            if !stays {
+                self.set(hole, slot);
+                hole = next;
+            }
+        }
+        self.set(
+            hole,
+            Slot {
+                key: EMPTY,
+                size: 0,
+            },
+        );
+    }
+
+    fn grow(&mut self, services: Services) -> bool {
+        let capacity = if self.capacity == 0 {
+            MIN_CAPACITY
+        } else {
+            self.capacity * 2
+        };
+        let bytes = capacity * size_of::<Slot>();
+        let Some(memory) = services.allocate_pool(bytes) else {
+            return false;
+        };
+        let old = Table {
+            slots: self.slots,
+            capacity: self.capacity,
+            len: self.len,
+        };
+        self.slots = memory.cast();
+        self.capacity = capacity;
+        // SAFETY: `memory` holds `bytes` bytes, 8-aligned as every pool block.
+        unsafe { ptr::write_bytes(memory, 0, bytes) };
+        for index in 0..old.capacity {
+            let slot = old.slot(index);
+            if slot.key != EMPTY {
+                self.put(slot);
+            }
+        }
+        stats::bookkeeping(old.bytes(), bytes);
+        old.free(services);
+        true
+    }
+
+    fn release(&mut self, services: Services) {
+        stats::bookkeeping(self.bytes(), 0);
+        let old = Table {
+            slots: self.slots,
+            capacity: self.capacity,
+            len: 0,
+        };
+        *self = Table {
+            slots: ptr::null_mut(),
+            capacity: 0,
+            len: 0,
+        };
+        old.free(services);
+    }
+
+    fn bytes(&self) -> usize {
+        self.capacity * size_of::<Slot>()
+    }
+
+    fn free(self, services: Services) {
+        if !self.slots.is_null() {
+            let _ = services.free_pool(self.slots.cast());
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Counters over every path, kept with atomics so that a notify function interrupting the
+//! library mid-update leaves them exact.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Allocation statistics (`POOL_STATS` in C). Counters start at 0 when the image loads and are
+/// never reset.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Blocks allocated and not yet freed, on every path.
+    pub live_blocks: u64,
+    /// Sum of the current sizes of live blocks whose size the library knows: aligned-path and
+    /// page-path blocks (and Rust `GlobalAlloc` blocks). Raw C blocks count as 0 bytes: their
+    /// free does not say how large they were.
+    pub live_bytes: u64,
+    /// The highest live byte count seen.
+    pub peak_bytes: u64,
+    /// Total bytes ever requested from firmware for callers' blocks (pool sizes; pages times
+    /// 4096), the extra request of a firmware-aware misprediction included.
+    pub requested_bytes: u64,
+    /// Bytes the library currently holds for its own bookkeeping (the page-block registry).
+    pub bookkeeping_bytes: u64,
+    /// Allocations that returned NULL because the firmware refused.
+    pub failed_requests: u64,
+    /// Calls refused for bad arguments: sizes or alignments out of range, foreign, interior or
+    /// already freed pointers, a NULL `Stats`.
+    pub invalid_calls: u64,
+}
+
+struct Counters {
+    live_blocks: AtomicU64,
+    live_bytes: AtomicU64,
+    peak_bytes: AtomicU64,
+    requested_bytes: AtomicU64,
+    bookkeeping_bytes: AtomicU64,
+    failed_requests: AtomicU64,
+    invalid_calls: AtomicU64,
+}
+
+static COUNTERS: Counters = Counters {
+    live_blocks: AtomicU64::new(0),
+    live_bytes: AtomicU64::new(0),
+    peak_bytes: AtomicU64::new(0),
+    requested_bytes: AtomicU64::new(0),
+    bookkeeping_bytes: AtomicU64::new(0),
+    failed_requests: AtomicU64::new(0),
+    invalid_calls: AtomicU64::new(0),
+};
+
+/// The firmware was asked for `bytes`.
+#[inline]
+pub(crate) fn requested(bytes: usize) {
+    COUNTERS.requested_bytes.fetch_add(bytes as u64, Relaxed);
+}
+
+/// A block of `size` known bytes went live.
+#[inline]
+pub(crate) fn allocated(size: usize) {
+    COUNTERS.live_blocks.fetch_add(1, Relaxed);
+    grew(size);
+}
+
+/// A block of `size` known bytes was freed.
+#[inline]
+pub(crate) fn freed(size: usize) {
+    COUNTERS.live_blocks.fetch_sub(1, Relaxed);
+    shrank(size);
+}
+
+/// A live block grew in place by `bytes`.
+#[inline]
+pub(crate) fn grew(bytes: usize) {
+    let live = COUNTERS.live_bytes.fetch_add(bytes as u64, Relaxed) + bytes as u64;
+    COUNTERS.peak_bytes.fetch_max(live, Relaxed);
+}
+
+/// A live block shrank in place by `bytes`.
+#[inline]
+pub(crate) fn shrank(bytes: usize) {
+    COUNTERS.live_bytes.fetch_sub(bytes as u64, Relaxed);
+}
+
+/// The registry now holds `bytes` of firmware memory instead of `previous`.
+pub(crate) fn bookkeeping(previous: usize, bytes: usize) {
+    COUNTERS
+        .bookkeeping_bytes
+        .fetch_add((bytes as u64).wrapping_sub(previous as u64), Relaxed);
+}
+
+/// The firmware refused an allocation.
+#[cold]
+pub(crate) fn refused() {
+    COUNTERS.failed_requests.fetch_add(1, Relaxed);
+}
+
+/// A call was refused for its arguments.
+#[cold]
+pub(crate) fn invalid() {
+    COUNTERS.invalid_calls.fetch_add(1, Relaxed);
+}
+
+/// A consistent-enough copy of the counters (each one is exact; they are read one by one).
+pub fn snapshot() -> PoolStats {
+    PoolStats {
+        live_blocks: COUNTERS.live_blocks.load(Relaxed),
+        live_bytes: COUNTERS.live_bytes.load(Relaxed),
+        peak_bytes: COUNTERS.peak_bytes.load(Relaxed),
+        requested_bytes: COUNTERS.requested_bytes.load(Relaxed),
+        bookkeeping_bytes: COUNTERS.bookkeeping_bytes.load(Relaxed),
+        failed_requests: COUNTERS.failed_requests.load(Relaxed),
+        invalid_calls: COUNTERS.invalid_calls.load(Relaxed),
+    }
+}
