@@ -18,7 +18,10 @@
 **/
 
 #if defined(__UEFI_SPEC_H__)
-/* EDK2's Uefi.h came first: its types and EFIAPI are used. */
+/* EDK2's Uefi.h (or PiDxe.h) came first: its types and EFIAPI are used. */
+#elif defined(__BASE_H__)
+/* EDK2's Base.h alone: EFI_SYSTEM_TABLE comes from Uefi.h. */
+#include <Uefi.h>
 #elif defined(_EFI_API_H)
 /* gnu-efi's efi.h came first: its types are used, and its EFIAPI must be the UEFI one. */
 #if defined(__x86_64__) && !defined(_MSC_VER) && !defined(HAVE_USE_MS_ABI)
@@ -50,6 +53,13 @@ typedef struct _EFI_SYSTEM_TABLE EFI_SYSTEM_TABLE;
 #define EFIAPI
 #endif
 #endif
+#endif
+
+#if defined(__x86_64__) && !defined(_WIN32) && !defined(_MSC_VER)
+/* A compile-time proof that EFIAPI is the UEFI convention on ELF x86-64 compilers: with any
+   other EFIAPI these two declarations conflict. */
+void EFIAPI uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
+void __attribute__((ms_abi)) uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
 #endif
 
 

@@ -199,8 +199,8 @@ pub(crate) unsafe fn shrink(ptr: *mut u8, old_size: usize, new_size: usize) -> b
     // SAFETY: the caller's contract.
     match unsafe { find_pool_block(ptr) } {
         // SAFETY: `block` was just read from `ptr`.
-        Some(block) if block.size == old_size => unsafe { resize_pool_block(ptr, block, new_size) },
-        _ => true,
+        Some(block) => block.size == old_size && unsafe { resize_pool_block(ptr, block, new_size) },
+        None => true,
     }
 }
 

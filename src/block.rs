@@ -160,3 +160,68 @@ unsafe fn exchange(ptr: *mut u8, expected: u64, new: u64) -> bool {
 pub(crate) fn pool_pointer(ptr: *mut u8, block: Block) -> *mut u8 {
     ptr.wrapping_sub(block.offset)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADDRESS: usize = 0x7654_3000;
+
+    fn every_placement() -> impl Iterator<Item = Block> {
+        (3..=11).flat_map(|log2| {
+            let align = 1 << log2;
+            (1..=align / POOL_ALIGN).map(move |units| Block {
+                size: 0,
+                tail: 0,
+                align,
+                offset: units * POOL_ALIGN,
+            })
+        })
+    }
+
+    #[test]
+    fn every_field_combination_round_trips() {
+        for block in every_placement() {
+            for (size, tail) in [(0, 0), (1, 7), (MAX_POOL_PATH_SIZE, MAX_TAIL), (4096, 2040)] {
+                let block = Block {
+                    size,
+                    tail,
+                    ..block
+                };
+                let address = ADDRESS & !(block.align - 1);
+                assert_eq!(Block::decode(block.encode(address), address), Some(block));
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_tail_saturates_below_the_truth() {
+        let block = Block {
+            size: 10,
+            tail: 5000,
+            align: 16,
+            offset: 8,
+        };
+        let decoded = Block::decode(block.encode(ADDRESS), ADDRESS).unwrap();
+        assert_eq!(decoded.tail, MAX_TAIL);
+        assert!(decoded.capacity() <= block.capacity());
+    }
+
+    #[test]
+    fn any_changed_bit_or_address_is_refused() {
+        let block = Block {
+            size: 100,
+            tail: 24,
+            align: 64,
+            offset: 40,
+        };
+        let word = block.encode(ADDRESS);
+        for bit in 0..64 {
+            assert_eq!(Block::decode(word ^ (1 << bit), ADDRESS), None, "bit {bit}");
+        }
+        for other in [ADDRESS + 64, ADDRESS - 64, ADDRESS + 4096] {
+            assert_eq!(Block::decode(word, other), None, "moved to {other:#x}");
+        }
+        assert_eq!(Block::decode(FREED, ADDRESS), None);
+    }
+}

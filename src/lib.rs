@@ -12,6 +12,9 @@
 //! `block`, `residue`, `registry`, `stats`) → `firmware` → Boot Services.
 #![no_std]
 
+#[cfg(test)]
+extern crate std;
+
 mod aligned;
 mod block;
 mod firmware;

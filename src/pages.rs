@@ -13,6 +13,7 @@ use crate::stats;
 use uefi_raw::Status;
 
 /// A new block of `size` bytes at `align` (a power of two up to `POOL_MAX_ALIGN`), or NULL.
+#[inline(never)]
 pub(crate) fn alloc(services: Services, size: usize, align: usize) -> *mut u8 {
     let pages = pages_for(size);
     let slack = align.max(PAGE_SIZE) / PAGE_SIZE - 1;
@@ -43,11 +44,13 @@ pub(crate) fn alloc(services: Services, size: usize, align: usize) -> *mut u8 {
 }
 
 /// The live page-path block at `ptr`.
+#[inline(never)]
 pub(crate) fn find(services: Services, ptr: *mut u8) -> Option<PageBlock> {
     registry::find(&services.raise_tpl(), ptr.addr())
 }
 
 /// Frees the page-path block at `ptr`; `None` if there is none.
+#[inline(never)]
 pub(crate) fn free(services: Services, ptr: *mut u8) -> Option<Status> {
     let block = registry::remove(&services.raise_tpl(), services, ptr.addr())?;
     let status = services.free_pages(block.address, block.pages());
@@ -71,6 +74,7 @@ pub(crate) enum Resize {
 /// Makes the page-path block at `ptr` hold `size` bytes without moving it, if its size is
 /// `expected` (when given): a shrink gives whole tail pages back, a grow claims the pages right
 /// after the block if they are free.
+#[inline(never)]
 pub(crate) fn resize(
     services: Services,
     ptr: *mut u8,

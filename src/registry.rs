@@ -90,37 +90,41 @@ static TABLE: Shared = Shared(UnsafeCell::new(Table {
     len: 0,
 }));
 
-fn table(_exclusive: &RaisedTpl) -> &mut Table {
-    // SAFETY: the raised TPL excludes every other user of the table, and callers hold the
-    // reference only within one registry call.
-    unsafe { &mut *TABLE.0.get() }
+/// Runs `f` on the table; the raised TPL excludes every other user meanwhile.
+fn with_table<R>(_exclusive: &RaisedTpl, f: impl FnOnce(&mut Table) -> R) -> R {
+    // SAFETY: only one `with_table` call runs at a time: it needs a raised TPL, which keeps
+    // notify functions out, and none of its callers nests another.
+    f(unsafe { &mut *TABLE.0.get() })
 }
 
 /// The live block at `address`.
 pub(crate) fn find(exclusive: &RaisedTpl, address: usize) -> Option<PageBlock> {
-    let table = table(exclusive);
-    table
-        .position(address)
-        .map(|index| table.slot(index).block())
+    with_table(exclusive, |table| {
+        table
+            .position(address)
+            .map(|index| table.slot(index).block())
+    })
 }
 
 /// Records a new block; `false` if the table could not grow (the block is then not recorded).
 pub(crate) fn insert(exclusive: &RaisedTpl, services: Services, block: PageBlock) -> bool {
-    let table = table(exclusive);
-    if (table.len + 1) * 4 > table.capacity * 3 && !table.grow(services) {
-        return false;
-    }
-    table.put(Slot::of(block));
-    table.len += 1;
-    true
+    with_table(exclusive, |table| {
+        if (table.len + 1) * 4 > table.capacity * 3 && !table.grow(services) {
+            return false;
+        }
+        table.put(Slot::of(block));
+        table.len += 1;
+        true
+    })
 }
 
 /// Changes the size of the recorded block at `block.address`.
 pub(crate) fn update(exclusive: &RaisedTpl, block: PageBlock) {
-    let table = table(exclusive);
-    if let Some(index) = table.position(block.address) {
-        table.set(index, Slot::of(block));
-    }
+    with_table(exclusive, |table| {
+        if let Some(index) = table.position(block.address) {
+            table.set(index, Slot::of(block));
+        }
+    })
 }
 
 /// Forgets the block at `address` and returns it.
@@ -129,15 +133,16 @@ pub(crate) fn remove(
     services: Services,
     address: usize,
 ) -> Option<PageBlock> {
-    let table = table(exclusive);
-    let index = table.position(address)?;
-    let removed = table.slot(index).block();
-    table.delete(index);
-    table.len -= 1;
-    if table.len == 0 {
-        table.release(services);
-    }
-    Some(removed)
+    with_table(exclusive, |table| {
+        let index = table.position(address)?;
+        let removed = table.slot(index).block();
+        table.delete(index);
+        table.len -= 1;
+        if table.len == 0 {
+            table.release(services);
+        }
+        Some(removed)
+    })
 }
 
 impl Table {

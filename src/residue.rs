@@ -56,3 +56,33 @@ pub(crate) fn padding(align: usize) -> usize {
     let residue = first & (align - 1);
     align_up(residue + HEADER_SIZE, align) - residue
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The statics are shared by the tests of this module, so one test covers them in order.
+    #[test]
+    fn learns_edk2s_pattern_and_forgets_disagreeing_bits() {
+        forget();
+        assert_eq!(padding(32), 32, "nothing seen: the worst case");
+        assert_eq!(padding(8), 8);
+        observe(0x1000 + 24);
+        observe(0x2000 + 128 + 24);
+        assert_eq!(
+            [padding(16), padding(32), padding(64), padding(128)],
+            [8, 8, 40, 104]
+        );
+        assert_eq!(padding(256), 256, "bit 7 differs between pool pointers");
+        observe(0x3000 + 8);
+        assert_eq!(padding(16), 8, "bit 3 still agrees");
+        assert_eq!(padding(32), 32, "bit 4 no longer does");
+        forget();
+        observe(0);
+        assert_eq!(
+            padding(2048),
+            2048,
+            "a pool pointer at 0 mod 2048 needs the whole alignment"
+        );
+    }
+}

@@ -69,7 +69,7 @@ pub(crate) fn freed(size: usize) {
 }
 
 /// A live block grew in place by `bytes`.
-#[inline]
+#[inline(never)]
 pub(crate) fn grew(bytes: usize) {
     let live = COUNTERS.live_bytes.fetch_add(bytes as u64, Relaxed) + bytes as u64;
     COUNTERS.peak_bytes.fetch_max(live, Relaxed);

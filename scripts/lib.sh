@@ -1,0 +1,201 @@
+# shellcheck shell=bash
+# Helpers shared by the project's scripts. Source it: `. scripts/lib.sh`.
+#
+#   boot_efi ARCH EFI_FILE LOG [TIMEOUT_S] [EXTRA_QEMU_ARGS...]
+#       Boot one UEFI application in OVMF (ARCH=x64) or AAVMF (ARCH=aa64) under QEMU/TCG.
+#       Serial output goes to LOG. Returns 0 when QEMU exits by itself (the app is expected to
+#       end with ResetSystem(EfiResetShutdown)), non-zero on timeout (default 120 s), CPU
+#       exception or QEMU error.
+#   check_report LOG
+#       Print what the app wrote (ANSI escapes and firmware lines removed) and succeed only if
+#       the last "N passed, M failed" line has M == 0 and N > 0.
+#   edk2_src
+#       Print the path of the cached, patched Debian EDK2 2022.11 tree; fetch it the first time.
+#
+# Overridable through the environment: QEMU_X64, QEMU_AA64 (binaries), OVMF_CODE, OVMF_VARS,
+# AAVMF_CODE, AAVMF_VARS (firmware images), UEFI_POOL_ALLOC_CACHE (cache directory).
+# The functions do not change the caller's shell options.
+
+: "${OVMF_CODE:=/usr/share/OVMF/OVMF_CODE_4M.fd}"
+: "${OVMF_VARS:=/usr/share/OVMF/OVMF_VARS_4M.fd}"
+: "${AAVMF_CODE:=/usr/share/AAVMF/AAVMF_CODE.fd}"
+: "${AAVMF_VARS:=/usr/share/AAVMF/AAVMF_VARS.fd}"
+: "${QEMU_X64:=qemu-system-x86_64}"
+: "${QEMU_AA64:=qemu-system-aarch64}"
+
+# Lines of the serial log that mean the firmware took a CPU exception: after one it spins
+# forever, so waiting for the timeout would only waste time.
+UPA_CRASH_RE='X64 Exception Type|Synchronous Exception|!!!! '
+
+upa_log() { printf '%s\n' "$*" >&2; }
+
+boot_efi() {
+    if [ "$#" -lt 3 ]; then
+        upa_log "usage: boot_efi x64|aa64 EFI_FILE LOG [TIMEOUT_S] [EXTRA_QEMU_ARGS...]"
+        return 2
+    fi
+    local arch=$1 efi=$2 log=$3 timeout_s=${4:-120}
+    shift 3
+    [ "$#" -gt 0 ] && shift
+    local qemu bootname code vars
+    local -a machine
+    case $arch in
+        x64)
+            qemu=$QEMU_X64 bootname=BOOTX64.EFI code=$OVMF_CODE vars=$OVMF_VARS
+            machine=(-machine q35 -m 256M -device "ide-hd,drive=esp,bootindex=0")
+            ;;
+        aa64)
+            qemu=$QEMU_AA64 bootname=BOOTAA64.EFI code=$AAVMF_CODE vars=$AAVMF_VARS
+            machine=(-machine virt -cpu cortex-a57 -m 256M
+                     -device "virtio-blk-pci,drive=esp,bootindex=0")
+            ;;
+        *) upa_log "boot_efi: ARCH must be x64 or aa64, not '$arch'"; return 2 ;;
+    esac
+    local f
+    for f in "$efi" "$code" "$vars"; do
+        [ -r "$f" ] || { upa_log "boot_efi: cannot read $f"; return 2; }
+    done
+
+    local tmp
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/boot_efi.XXXXXX") || return 2
+    mkdir -p "$tmp/esp/EFI/BOOT"
+    cp "$efi" "$tmp/esp/EFI/BOOT/$bootname"
+    # VARS is written by the firmware (boot entries): each run gets its own copy.
+    cp "$vars" "$tmp/vars.fd"
+    : > "$log"
+
+    # splash-time=0: AAVMF otherwise idles ~5 s before booting. -nodefaults: no NIC/VGA, so no
+    # PXE attempts and ConOut goes to the serial port only.
+    timeout -k 5 "$timeout_s" "$qemu" "${machine[@]}" \
+        -drive "if=pflash,format=raw,unit=0,readonly=on,file=$code" \
+        -drive "if=pflash,format=raw,unit=1,file=$tmp/vars.fd" \
+        -drive "if=none,id=esp,format=raw,file=fat:rw:$tmp/esp" \
+        -nodefaults -no-user-config -monitor none -no-reboot -net none -smp 1 \
+        -display none -serial "file:$log" -boot menu=on,splash-time=0 \
+        "$@" </dev/null &
+    local pid=$! crashed=0 rc=0
+    # Poll the log every 0.1 s (it is a few KiB): reacts at once to a crash marker.
+    while kill -0 "$pid" 2>/dev/null; do
+        if grep -aqE "$UPA_CRASH_RE" "$log" 2>/dev/null; then
+            crashed=1
+            sleep 0.3   # let the register dump reach the log
+            kill -TERM "$pid" 2>/dev/null || true   # timeout(1) passes it on to QEMU
+            break
+        fi
+        sleep 0.1
+    done
+    wait "$pid" || rc=$?
+    rm -rf "$tmp"
+    if [ "$crashed" = 1 ]; then
+        upa_log "boot_efi: CPU exception in the firmware (see $log)"
+        return 3
+    fi
+    case $rc in
+        0) return 0 ;;
+        124|137) upa_log "boot_efi: timeout after ${timeout_s}s (see $log)"; return 124 ;;
+        *) upa_log "boot_efi: $qemu exited with status $rc (see $log)"; return "$rc" ;;
+    esac
+}
+
+# The serial log is the firmware console: ANSI colour/cursor sequences from the terminal
+# driver, CRs, and firmware lines (BdsDxe, AAVMF's DEBUG output). Print only what follows the
+# firmware's "starting Boot..." line, i.e. what the app printed, cleaned.
+upa_clean_log() {
+    sed -e 's/\x1b\[[0-9;?=]*[A-Za-z]//g' -e 's/\x1b[()][A-Za-z0-9]//g' -e 's/\r//g' \
+        -e 's/\x1b[=>c]//g' "$1" |
+        awk '/^BdsDxe: starting Boot/ { n = 0; delete a; next }
+             { a[++n] = $0 }
+             END { for (i = 1; i <= n; i++) print a[i] }' |
+        grep -avE '^(BdsDxe:|SecCoreStartupWithStack|ProtectUefiImage|InstallProtocolInterface|Loading driver|Image Type:)' |
+        sed -e '/./,$!d'
+}
+
+check_report() {
+    if [ "$#" -ne 1 ]; then upa_log "usage: check_report LOG"; return 2; fi
+    [ -r "$1" ] || { upa_log "check_report: cannot read $1"; return 2; }
+    local out last passed failed
+    out=$(upa_clean_log "$1")
+    printf '%s\n' "$out"
+    last=$(printf '%s\n' "$out" | grep -aE '^[0-9]+ passed, [0-9]+ failed' | tail -n 1) || true
+    if [ -z "$last" ]; then
+        upa_log "check_report: no 'N passed, M failed' line in $1"
+        return 1
+    fi
+    passed=${last%% passed*}
+    failed=${last#*passed, }
+    failed=${failed%% failed*}
+    if [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
+        upa_log "check_report: $last"
+        return 1
+    fi
+}
+
+# Debian's edk2 source package (the tree Debian's OVMF/AAVMF are built from), patched by
+# dpkg-source, fetched once through apt with a private sources list, state and cache so that
+# the host's apt configuration and lists stay untouched. No host name is written down: the
+# mirrors come from the host's own deb822 sources at run time.
+edk2_src() {
+    local cache=${UEFI_POOL_ALLOC_CACHE:-$HOME/.cache/uefi-pool-alloc}
+    local dest=$cache/edk2-src
+    if [ -e "$dest/.upa-complete" ]; then
+        printf '%s\n' "$dest"
+        return 0
+    fi
+    mkdir -p "$cache" || return 1
+    (
+        set -euo pipefail
+        # One fetch at a time; the loser of the race finds the tree done.
+        exec 9>"$cache/edk2-src.lock"
+        flock 9
+        if [ -e "$dest/.upa-complete" ]; then exit 0; fi
+        # Leftovers of an interrupted run (we hold the lock, so nobody else is using them).
+        rm -rf "$cache"/edk2-src.tmp.* "$dest"
+        work=$(mktemp -d "$cache/edk2-src.tmp.XXXXXX")
+        trap 'rm -rf "$work"' EXIT
+        command -v dpkg-source >/dev/null ||
+            { upa_log "edk2_src: dpkg-source missing (package dpkg-dev; run scripts/setup.sh)"; exit 1; }
+
+        mkdir -p "$work/sources.list.d" "$work/state/lists/partial" \
+                 "$work/cache/archives/partial" "$work/dl"
+        local_src=/etc/apt/sources.list.d/debian.sources
+        [ -r "$local_src" ] || { upa_log "edk2_src: $local_src not found"; exit 1; }
+        # Same mirrors, suites and keys as the host, source indexes only.
+        sed -E 's/^Types:.*/Types: deb-src/' "$local_src" > "$work/sources.list.d/debian.sources"
+        cat > "$work/apt.conf" <<EOF
+Dir::Etc::SourceList "/dev/null";
+Dir::Etc::SourceParts "$work/sources.list.d";
+Dir::State "$work/state";
+Dir::Cache "$work/cache";
+Acquire::Languages "none";
+#clear APT::Update::Pre-Invoke;
+#clear APT::Update::Post-Invoke;
+#clear APT::Update::Post-Invoke-Success;
+#clear DPkg::Pre-Invoke;
+#clear DPkg::Post-Invoke;
+EOF
+        local_apt=(apt-get -q -c "$work/apt.conf"
+                   -o Dir::Etc::SourceList=/dev/null
+                   -o "Dir::Etc::SourceParts=$work/sources.list.d"
+                   -o "Dir::State=$work/state" -o "Dir::Cache=$work/cache")
+        # As root, apt's download sandbox user (_apt) cannot enter a cache under /root.
+        if [ "$(id -u)" = 0 ]; then local_apt+=(-o APT::Sandbox::User=root); fi
+        upa_log "edk2_src: fetching Debian's edk2 source package into $dest"
+        "${local_apt[@]}" update >&2
+        (cd "$work/dl" && "${local_apt[@]}" source --download-only "${UPA_EDK2_SRCPKG:-edk2}") >&2
+        dsc=$(find "$work/dl" -maxdepth 1 -name 'edk2_*.dsc' | head -n 1)
+        [ -n "$dsc" ] || { upa_log "edk2_src: no .dsc downloaded"; exit 1; }
+        # dpkg-source applies Debian's patches (the bare orig tarball lacks what BaseTools needs).
+        # Its "cannot verify inline signature" warning is expected without debian-keyring: apt
+        # already checked every file against the signed Release of the host's sources.
+        dpkg-source -x "$dsc" "$work/tree" >&2
+        version=$(basename "$dsc" .dsc); version=${version#edk2_}
+        case $version in
+            2022.11*) ;;
+            *) upa_log "edk2_src: warning: got edk2 $version, not 2022.11" ;;
+        esac
+        printf '%s\n' "$version" > "$work/tree/.upa-complete"
+        # Rename is atomic: $dest either does not exist or is complete.
+        mv "$work/tree" "$dest"
+    ) || return 1
+    printf '%s\n' "$dest"
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Install what building and testing this project needs, and only what is missing:
+# Debian packages (as root; otherwise print the apt-get command and fail), the Rust
+# cross targets, and nightly's miri with its sysroot. Safe to run again: with everything
+# present it only looks (well under 2 s). Nothing comes from PyPI.
+set -euo pipefail
+
+# Debian packages, and why:
+#   qemu-system-x86 qemu-system-arm   boot tests in firmware (TCG)
+#   ovmf qemu-efi-aarch64             the firmware images (OVMF_*_4M.fd, AAVMF_*.fd)
+#   clang-19 lld-19 llvm-19           C test apps for the UEFI COFF targets, lld-link, llvm-lib/objcopy
+#   gcc g++ make python3              host C/C++ compilers (header checks); EDK2 BaseTools
+#   gnu-efi                           header checks and gnu-efi style ELF apps
+#   mtools                            FAT images
+#   nasm acpica-tools uuid-dev        EDK2 builds (BaseTools, .nasm, .asl)
+#   dpkg-dev                          dpkg-source, to unpack Debian's EDK2 source (edk2-src.sh)
+#   valgrind                          instruction counts of host benchmarks
+#   (linter) shellcheck               lint of these scripts
+packages=(
+    qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64
+    clang-19 lld-19 llvm-19 gcc g++ make python3
+    gnu-efi mtools nasm acpica-tools uuid-dev dpkg-dev valgrind shellcheck
+)
+rust_targets=(x86_64-unknown-uefi aarch64-unknown-uefi x86_64-unknown-none aarch64-unknown-none)
+nightly_components=(miri rust-src)
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+status=0
+
+# --- Debian packages ---------------------------------------------------------------------
+# One dpkg-query for all: a missing package prints nothing on stdout.
+installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${packages[@]}" 2>/dev/null |
+            awk '$2 == "ii" { print $1 }') || true
+missing=()
+for p in "${packages[@]}"; do
+    grep -qxF "$p" <<<"$installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    install=("${missing[@]}")
+    extra=()
+    # The image carries a hand-installed qemu-utils 10 (backports) that the release's
+    # qemu-system 7.2 cannot coexist with: downgrade it in the same transaction.
+    if printf '%s\n' "${missing[@]}" | grep -q '^qemu-system-'; then
+        codename=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")
+        if [ -n "$codename" ]; then
+            install+=("qemu-utils/$codename")
+            extra+=(--allow-downgrades)
+        fi
+    fi
+    cmd=(apt-get install -y --no-install-recommends "${extra[@]}" "${install[@]}")
+    if [ "$(id -u)" = 0 ]; then
+        echo "setup: installing ${missing[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        "${cmd[@]}"
+    else
+        echo "setup: missing Debian packages: ${missing[*]}" >&2
+        echo "setup: run as root:" >&2
+        echo "  apt-get update && DEBIAN_FRONTEND=noninteractive ${cmd[*]}" >&2
+        status=1
+    fi
+fi
+
+# --- Rust ----------------------------------------------------------------------------------
+# RUSTUP_AUTO_INSTALL=0 on these machines: targets and toolchains are never fetched
+# implicitly, so add them here. Targets go to the toolchain cargo uses in this repository.
+if ! command -v rustup >/dev/null; then
+    echo "setup: rustup not found" >&2
+    exit 1
+fi
+toolchain=$(cd "$repo" && rustup show active-toolchain) || {
+    echo "setup: the repository's Rust toolchain is not installed (see rust-toolchain.toml)" >&2
+    exit 1
+}
+toolchain=${toolchain%% *}
+have_targets=$(rustup target list --installed --toolchain "$toolchain")
+need=()
+for t in "${rust_targets[@]}"; do
+    grep -qxF "$t" <<<"$have_targets" || need+=("$t")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+    rustup target add --toolchain "$toolchain" "${need[@]}"
+fi
+
+# Nightly only for miri (and rust-src, which miri builds its sysroot from).
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    rustup toolchain install nightly --profile minimal
+fi
+have_components=$(rustup component list --installed --toolchain nightly)
+need=()
+for c in "${nightly_components[@]}"; do
+    grep -qE "^$c(-|$)" <<<"$have_components" || need+=("$c")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+    rustup component add --toolchain nightly "${need[@]}"
+fi
+# Build miri's sysroot now (~25 s once; std's dependencies come from crates.io) rather than
+# inside the first test run. A no-op taking ~0.1 s once built.
+(cd / && cargo +nightly miri setup >/dev/null)
+
+if [ "$status" = 0 ]; then
+    echo "setup: everything present" >&2
+fi
+exit "$status"
