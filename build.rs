@@ -103,7 +103,7 @@ mod header {
     /// `RET *name(T a, U *b);` as EDK2 writes it, with the parameter directions given.
     fn prototype_lines(prototype: &str, directions: &[(String, &str)]) -> String {
         let (head, params) = prototype.trim_end_matches(");").split_once('(').unwrap();
-        let name_start = head.rfind(|c: char| c == ' ' || c == '*').unwrap() + 1;
+        let name_start = head.rfind([' ', '*']).unwrap() + 1;
         let (return_type, name) = head.split_at(name_start);
         let mut text = format!("{}\nEFIAPI\n{name} (\n", return_type.trim_end());
         if params == "void" {
@@ -115,7 +115,7 @@ mod header {
             params.split(", ").collect()
         };
         for (index, param) in params.iter().enumerate() {
-            let split = param.rfind(|c: char| c == ' ' || c == '*').unwrap() + 1;
+            let split = param.rfind([' ', '*']).unwrap() + 1;
             let (param_type, param_name) = param.split_at(split);
             let direction = directions
                 .iter()
