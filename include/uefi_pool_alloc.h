@@ -95,9 +95,9 @@ void __attribute__((ms_abi)) uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
 typedef struct {
   /// Blocks allocated and not yet freed, on every path.
   UINT64 LiveBlocks;
-  /// Sum of the current sizes of live blocks whose size the library knows: aligned-path and
-  /// page-path blocks (and Rust `GlobalAlloc` blocks). Raw C blocks count as 0 bytes: their
-  /// free does not say how large they were.
+  /// Sum of the current sizes of live aligned-path and page-path blocks (from C or Rust).
+  /// Raw-path blocks count as 0 bytes: C's `pool_raw_free` cannot say how large they were, and
+  /// either API may free them.
   UINT64 LiveBytes;
   /// The highest live byte count seen.
   UINT64 PeakBytes;

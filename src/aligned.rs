@@ -12,7 +12,7 @@ use crate::limits::{
     HEADER_SIZE, MAX_POOL_PATH_ALIGN, MAX_POOL_PATH_SIZE, PAGE_SIZE, POOL_ALIGN,
     POOL_DEFAULT_ALIGN, POOL_MAX_ALIGN, POOL_MAX_SIZE, align_up,
 };
-use crate::pages::{self, Resize};
+use crate::pages::{self, Found, Resize};
 use crate::{residue, stats};
 
 /// A block of `size` bytes aligned to `align`, or NULL. See `pool_aligned_alloc`.
@@ -66,6 +66,11 @@ fn place(services: Services, size: usize, align: usize, padding: usize) -> Place
         return Placement::Misfit;
     }
     let ptr = pool.wrapping_add(offset);
+    if is_page_aligned(ptr) && !pages::register_pool_block(services, ptr) {
+        let _ = services.free_pool(pool);
+        stats::refused();
+        return Placement::Refused;
+    }
     // SAFETY: `pool` holds `size + padding` bytes and `HEADER_SIZE <= offset <= padding`.
     unsafe {
         block::write(
@@ -111,8 +116,10 @@ pub(crate) unsafe fn free(ptr: *mut u8) -> Status {
         Err(unavailable) => return unavailable.status(),
     };
     if is_page_aligned(ptr) {
-        if let Some(status) = pages::free(services, ptr) {
-            return status;
+        match pages::free(services, ptr) {
+            Found::Pages(status) => return status,
+            Found::PoolBlock => {}
+            Found::Nothing => return rejected(Status::INVALID_PARAMETER),
         }
     }
     // SAFETY: the caller's contract.
@@ -145,10 +152,13 @@ pub(crate) unsafe fn realloc(ptr: *mut u8, size: usize) -> *mut u8 {
     }
     if is_page_aligned(ptr) {
         match pages::resize(services, ptr, size, None) {
-            Resize::Done => return ptr,
+            Found::Pages(Resize::Done) => return ptr,
             // SAFETY: `ptr` is a live page-path block of `block.size` bytes.
-            Resize::Kept(block) => return unsafe { moved(ptr, block.size, block.align, size) },
-            Resize::NotFound => {}
+            Found::Pages(Resize::Kept(block)) => {
+                return unsafe { moved(ptr, block.size, block.align, size) };
+            }
+            Found::PoolBlock => {}
+            Found::Nothing => return rejected(ptr::null_mut()),
         }
     }
     // SAFETY: the caller's contract.
@@ -191,9 +201,10 @@ pub(crate) unsafe fn shrink(ptr: *mut u8, old_size: usize, new_size: usize) -> b
     }
     if is_page_aligned(ptr) {
         match pages::resize(services, ptr, new_size, Some(old_size)) {
-            Resize::Done => return true,
-            Resize::Kept(_) => return false,
-            Resize::NotFound => {}
+            Found::Pages(resize) => return matches!(resize, Resize::Done),
+            Found::PoolBlock => {}
+            // A raw block (never read below: the page under it may be a guard page).
+            Found::Nothing => return true,
         }
     }
     // SAFETY: the caller's contract.
@@ -216,8 +227,10 @@ pub(crate) unsafe fn usable_size(ptr: *mut u8) -> usize {
         return 0;
     }
     if is_page_aligned(ptr) {
-        if let Some(block) = pages::find(services, ptr) {
-            return block.pages() * PAGE_SIZE;
+        match pages::find(services, ptr) {
+            Found::Pages(block) => return block.pages() * PAGE_SIZE,
+            Found::PoolBlock => {}
+            Found::Nothing => return 0,
         }
     }
     // SAFETY: the caller's contract.

@@ -11,6 +11,8 @@
 //! bytes below it (any pool or stack address is).
 // C names, and the pointer contract above stands for every function's `# Safety` section.
 #![allow(non_camel_case_types, non_snake_case, clippy::missing_safety_doc)]
+// Doxygen's `@param[in]` is not a rustdoc link.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use core::ffi::c_void;
 
@@ -147,7 +149,7 @@ pub unsafe extern "efiapi" fn pool_aligned_free(Ptr: *mut VOID) -> EFI_STATUS {
 /// @return  The block, to be released with pool_raw_free (or FreePool); NULL on failure.
 #[unsafe(no_mangle)]
 pub extern "efiapi" fn pool_raw_alloc(Size: UINTN) -> *mut VOID {
-    raw::alloc(Size, false).cast()
+    raw::alloc(Size).cast()
 }
 
 /// Frees a block of pool_raw_alloc (or any AllocatePool block) with FreePool. Blocks of the aligned
@@ -163,7 +165,7 @@ pub extern "efiapi" fn pool_raw_alloc(Size: UINTN) -> *mut VOID {
 #[unsafe(no_mangle)]
 pub unsafe extern "efiapi" fn pool_raw_free(Ptr: *mut VOID) -> EFI_STATUS {
     // SAFETY: the header's contract on block pointers.
-    unsafe { raw::free(Ptr.cast(), 0) }.0
+    unsafe { raw::free(Ptr.cast()) }.0
 }
 
 /// Shrinks a block in place, for blocks of both the aligned and the raw allocator: shrinking or

@@ -11,6 +11,7 @@
 //! Data flows one way: caller → [`ffi`] → allocation core (`aligned`, `raw`, `pages`, with
 //! `block`, `residue`, `registry`, `stats`) → `firmware` → Boot Services.
 #![no_std]
+#![deny(missing_docs)]
 
 #[cfg(test)]
 extern crate std;
@@ -26,7 +27,9 @@ mod residue;
 mod stats;
 
 pub mod ffi;
+mod global;
 
 pub use firmware::POOL_MEMORY_TYPE_DEFAULT;
+pub use global::PoolAllocator;
 pub use limits::{POOL_DEFAULT_ALIGN, POOL_MAX_ALIGN, POOL_MAX_SIZE};
 pub use stats::{PoolStats, snapshot as stats};

@@ -1,16 +1,38 @@
-//! The page path: blocks of whole pages for alignments above 2 KiB and sizes of 16 MiB and more.
+//! The page path: blocks of whole pages for alignments above 2 KiB and sizes of 16 MiB and more;
+//! and the lookup of every page-aligned pointer through the registry.
 //!
 //! For `Align > 4096` it over-allocates `Align/4096 - 1` pages and gives the unaligned head and
 //! the unused tail back at once (as the Linux EFI stub does), so a block holds exactly
-//! `ceil(Size/4096)` pages: no header, no slack. Blocks are found through the registry.
+//! `ceil(Size/4096)` pages: no header, no slack.
 
 use core::ptr;
 
+use uefi_raw::Status;
+
 use crate::firmware::Services;
 use crate::limits::{PAGE_SIZE, align_up};
-use crate::registry::{self, PageBlock, pages_for};
+use crate::registry::{self, Entry, PageBlock, pages_for};
 use crate::stats;
-use uefi_raw::Status;
+
+/// What the registry says about a page-aligned pointer, and what was done with it.
+pub(crate) enum Found<T> {
+    /// A page-path block: the result of the operation on it.
+    Pages(T),
+    /// A pool-path block: its header, right below the pointer, is the library's and readable.
+    PoolBlock,
+    /// Nothing the library handed out.
+    Nothing,
+}
+
+impl From<Option<Entry>> for Found<PageBlock> {
+    fn from(entry: Option<Entry>) -> Found<PageBlock> {
+        match entry {
+            Some(Entry::Pages(block)) => Found::Pages(block),
+            Some(Entry::PoolBlock) => Found::PoolBlock,
+            None => Found::Nothing,
+        }
+    }
+}
 
 /// A new block of `size` bytes at `align` (a power of two up to `POOL_MAX_ALIGN`), or NULL.
 #[inline(never)]
@@ -32,8 +54,12 @@ pub(crate) fn alloc(services: Services, size: usize, align: usize) -> *mut u8 {
         size,
         align,
     };
-    let recorded = registry::insert(&services.raise_tpl(), services, block);
-    if !recorded {
+    if !registry::insert(
+        &services.raise_tpl(),
+        services,
+        address,
+        Entry::Pages(block),
+    ) {
         let _ = services.free_pages(address, pages);
         stats::refused();
         return ptr::null_mut();
@@ -43,27 +69,43 @@ pub(crate) fn alloc(services: Services, size: usize, align: usize) -> *mut u8 {
     ptr::with_exposed_provenance_mut(address)
 }
 
-/// The live page-path block at `ptr`.
+/// Records a page-aligned pool-path block; `false` if the registry could not grow.
 #[inline(never)]
-pub(crate) fn find(services: Services, ptr: *mut u8) -> Option<PageBlock> {
-    registry::find(&services.raise_tpl(), ptr.addr())
+pub(crate) fn register_pool_block(services: Services, ptr: *mut u8) -> bool {
+    registry::insert(
+        &services.raise_tpl(),
+        services,
+        ptr.addr(),
+        Entry::PoolBlock,
+    )
 }
 
-/// Frees the page-path block at `ptr`; `None` if there is none.
+/// What the page-aligned `ptr` is.
 #[inline(never)]
-pub(crate) fn free(services: Services, ptr: *mut u8) -> Option<Status> {
-    let block = registry::remove(&services.raise_tpl(), services, ptr.addr())?;
-    let status = services.free_pages(block.address, block.pages());
-    if status == Status::SUCCESS {
-        stats::freed(block.size);
+pub(crate) fn find(services: Services, ptr: *mut u8) -> Found<PageBlock> {
+    registry::find(&services.raise_tpl(), ptr.addr()).into()
+}
+
+/// Frees the page-path block at the page-aligned `ptr`; a pool-path block is only forgotten
+/// here, for the caller to free.
+#[inline(never)]
+pub(crate) fn free(services: Services, ptr: *mut u8) -> Found<Status> {
+    let removed = registry::remove(&services.raise_tpl(), services, ptr.addr());
+    match Found::<PageBlock>::from(removed) {
+        Found::Pages(block) => {
+            let status = services.free_pages(block.address, block.pages());
+            if status == Status::SUCCESS {
+                stats::freed(block.size);
+            }
+            Found::Pages(status)
+        }
+        Found::PoolBlock => Found::PoolBlock,
+        Found::Nothing => Found::Nothing,
     }
-    Some(status)
 }
 
-/// What [`resize`] did.
+/// What [`resize`] did to a page-path block.
 pub(crate) enum Resize {
-    /// `ptr` is not a page-path block.
-    NotFound,
     /// The block now holds the new size, at the same address.
     Done,
     /// The block could not change in place (or its size was not the expected one); it is as
@@ -80,19 +122,21 @@ pub(crate) fn resize(
     ptr: *mut u8,
     size: usize,
     expected: Option<usize>,
-) -> Resize {
+) -> Found<Resize> {
     let exclusive = services.raise_tpl();
-    let Some(block) = registry::find(&exclusive, ptr.addr()) else {
-        return Resize::NotFound;
+    let block = match Found::<PageBlock>::from(registry::find(&exclusive, ptr.addr())) {
+        Found::Pages(block) => block,
+        Found::PoolBlock => return Found::PoolBlock,
+        Found::Nothing => return Found::Nothing,
     };
     if expected.is_some_and(|expected| expected != block.size) {
-        return Resize::Kept(block);
+        return Found::Pages(Resize::Kept(block));
     }
     let (old_pages, new_pages) = (block.pages(), pages_for(size));
     let tail = block.address + new_pages.min(old_pages) * PAGE_SIZE;
     if new_pages > old_pages {
         if !services.allocate_pages_at(tail, new_pages - old_pages) {
-            return Resize::Kept(block);
+            return Found::Pages(Resize::Kept(block));
         }
         stats::requested((new_pages - old_pages) * PAGE_SIZE);
     } else {
@@ -104,5 +148,5 @@ pub(crate) fn resize(
     } else {
         stats::shrank(block.size - size);
     }
-    Resize::Done
+    Found::Pages(Resize::Done)
 }

@@ -7,11 +7,13 @@ use uefi_raw::Status;
 
 use crate::firmware::{self, Services};
 use crate::limits::{PAGE_SIZE, POOL_ALIGN, POOL_MAX_SIZE};
-use crate::{block, pages, stats};
+use crate::pages::{self, Found};
+use crate::{block, stats};
 
 /// A pool block of `size` bytes (size 0 asks for 1, so that every firmware returns a unique
-/// block), or NULL. `known_size` says whether the free will know the size (Rust's `Layout`).
-pub(crate) fn alloc(size: usize, known_size: bool) -> *mut u8 {
+/// block), or NULL. Its bytes do not count as live: a C free cannot say how many they were, and
+/// a block may be freed through either API.
+pub(crate) fn alloc(size: usize) -> *mut u8 {
     let Ok(services) = firmware::services() else {
         return ptr::null_mut();
     };
@@ -25,7 +27,7 @@ pub(crate) fn alloc(size: usize, known_size: bool) -> *mut u8 {
         return ptr::null_mut();
     };
     stats::requested(request);
-    stats::allocated(if known_size { size } else { 0 });
+    stats::allocated(0);
     block
 }
 
@@ -34,7 +36,7 @@ pub(crate) fn alloc(size: usize, known_size: bool) -> *mut u8 {
 ///
 /// # Safety
 /// `ptr` is NULL or points into readable memory with 8 readable bytes below it.
-pub(crate) unsafe fn free(ptr: *mut u8, known_size: usize) -> Status {
+pub(crate) unsafe fn free(ptr: *mut u8) -> Status {
     if ptr.is_null() {
         return Status::SUCCESS;
     }
@@ -49,7 +51,7 @@ pub(crate) unsafe fn free(ptr: *mut u8, known_size: usize) -> Status {
     }
     let status = services.free_pool(ptr);
     if status == Status::SUCCESS {
-        stats::freed(known_size);
+        stats::freed(0);
     } else {
         stats::invalid();
     }
@@ -63,7 +65,7 @@ unsafe fn belongs_to_another_path(services: Services, ptr: *mut u8) -> bool {
         return true;
     }
     if ptr.addr() % PAGE_SIZE == 0 {
-        return pages::find(services, ptr).is_some();
+        return !matches!(pages::find(services, ptr), Found::Nothing);
     }
     // SAFETY: 8-aligned and not page-aligned, so the 8 bytes below share its (readable) page.
     unsafe { block::read(ptr) }.is_some()

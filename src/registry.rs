@@ -1,7 +1,10 @@
-//! The page-path blocks, by address: an open-addressing hash table in pool memory.
+//! Every page-aligned pointer the library handed out, by address: an open-addressing hash table
+//! in pool memory.
 //!
-//! Page-path blocks have no room for a header below their pointer (the page below belongs to
-//! someone else, possibly a guard page), so they are found here. Every access happens at
+//! Below a page-aligned pointer lies another page, possibly someone else's guard page, so the
+//! library never reads there: page-path blocks (which have no header) and the pool-path blocks
+//! that happen to be page-aligned are found here instead, and a page-aligned pointer the table
+//! does not know is refused without touching memory. Every access happens at
 //! `TPL_NOTIFY` (proved by the `RaisedTpl` argument): notify functions that call the library
 //! cannot run meanwhile, and no lock exists that could deadlock. The table is freed when it
 //! empties, so a leak-free program leaves the memory map as it found it.
@@ -13,6 +16,15 @@ use core::ptr;
 use crate::firmware::{RaisedTpl, Services};
 use crate::limits::PAGE_SIZE;
 use crate::stats;
+
+/// What the table knows of a page-aligned pointer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// A page-path block.
+    Pages(PageBlock),
+    /// A pool-path block whose header (in its own pool block) describes it.
+    PoolBlock,
+}
 
 /// A live page-path block. Its page count is always `pages_for(size)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,8 +50,8 @@ impl PageBlock {
     }
 }
 
-/// One slot: the page-aligned address with log2(align) in its low 12 bits (0 = empty), and the
-/// size.
+/// One slot: the page-aligned address with, in its low 12 bits, log2(align) of a page-path block
+/// or `POOL_BLOCK` (0 = empty); and the size of a page-path block.
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct Slot {
@@ -50,12 +62,19 @@ struct Slot {
 const EMPTY: usize = 0;
 const MIN_CAPACITY: usize = 16;
 const LOW_BITS: usize = PAGE_SIZE - 1;
+const POOL_BLOCK: usize = PAGE_SIZE / 2;
 
 impl Slot {
-    fn of(block: PageBlock) -> Slot {
-        Slot {
-            key: block.address | block.align.trailing_zeros() as usize,
-            size: block.size,
+    fn of(address: usize, entry: Entry) -> Slot {
+        match entry {
+            Entry::Pages(block) => Slot {
+                key: address | block.align.trailing_zeros() as usize,
+                size: block.size,
+            },
+            Entry::PoolBlock => Slot {
+                key: address | POOL_BLOCK,
+                size: 0,
+            },
         }
     }
 
@@ -63,11 +82,14 @@ impl Slot {
         self.key & !LOW_BITS
     }
 
-    fn block(self) -> PageBlock {
-        PageBlock {
-            address: self.address(),
-            size: self.size,
-            align: 1 << (self.key & LOW_BITS),
+    fn entry(self) -> Entry {
+        match self.key & LOW_BITS {
+            POOL_BLOCK => Entry::PoolBlock,
+            log2_align => Entry::Pages(PageBlock {
+                address: self.address(),
+                size: self.size,
+                align: 1 << log2_align,
+            }),
         }
     }
 }
@@ -97,22 +119,27 @@ fn with_table<R>(_exclusive: &RaisedTpl, f: impl FnOnce(&mut Table) -> R) -> R {
     f(unsafe { &mut *TABLE.0.get() })
 }
 
-/// The live block at `address`.
-pub(crate) fn find(exclusive: &RaisedTpl, address: usize) -> Option<PageBlock> {
+/// What the live block at `address` is.
+pub(crate) fn find(exclusive: &RaisedTpl, address: usize) -> Option<Entry> {
     with_table(exclusive, |table| {
         table
             .position(address)
-            .map(|index| table.slot(index).block())
+            .map(|index| table.slot(index).entry())
     })
 }
 
-/// Records a new block; `false` if the table could not grow (the block is then not recorded).
-pub(crate) fn insert(exclusive: &RaisedTpl, services: Services, block: PageBlock) -> bool {
+/// Records a new block at `address`; `false` if the table could not grow (nothing recorded).
+pub(crate) fn insert(
+    exclusive: &RaisedTpl,
+    services: Services,
+    address: usize,
+    entry: Entry,
+) -> bool {
     with_table(exclusive, |table| {
         if (table.len + 1) * 4 > table.capacity * 3 && !table.grow(services) {
             return false;
         }
-        table.put(Slot::of(block));
+        table.put(Slot::of(address, entry));
         table.len += 1;
         true
     })
@@ -122,20 +149,16 @@ pub(crate) fn insert(exclusive: &RaisedTpl, services: Services, block: PageBlock
 pub(crate) fn update(exclusive: &RaisedTpl, block: PageBlock) {
     with_table(exclusive, |table| {
         if let Some(index) = table.position(block.address) {
-            table.set(index, Slot::of(block));
+            table.set(index, Slot::of(block.address, Entry::Pages(block)));
         }
     })
 }
 
-/// Forgets the block at `address` and returns it.
-pub(crate) fn remove(
-    exclusive: &RaisedTpl,
-    services: Services,
-    address: usize,
-) -> Option<PageBlock> {
+/// Forgets the block at `address` and returns what it was.
+pub(crate) fn remove(exclusive: &RaisedTpl, services: Services, address: usize) -> Option<Entry> {
     with_table(exclusive, |table| {
         let index = table.position(address)?;
-        let removed = table.slot(index).block();
+        let removed = table.slot(index).entry();
         table.delete(index);
         table.len -= 1;
         if table.len == 0 {

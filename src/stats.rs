@@ -10,9 +10,9 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub struct PoolStats {
     /// Blocks allocated and not yet freed, on every path.
     pub live_blocks: u64,
-    /// Sum of the current sizes of live blocks whose size the library knows: aligned-path and
-    /// page-path blocks (and Rust `GlobalAlloc` blocks). Raw C blocks count as 0 bytes: their
-    /// free does not say how large they were.
+    /// Sum of the current sizes of live aligned-path and page-path blocks (from C or Rust).
+    /// Raw-path blocks count as 0 bytes: C's `pool_raw_free` cannot say how large they were, and
+    /// either API may free them.
     pub live_bytes: u64,
     /// The highest live byte count seen.
     pub peak_bytes: u64,

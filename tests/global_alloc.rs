@@ -1,0 +1,166 @@
+//! The Rust `GlobalAlloc` on the simulated firmware: raw path without a header for alignments up
+//! to 8, the aligned path above, in-place realloc, exact statistics, and blocks shared with the C
+//! API.
+
+mod common;
+
+use core::alloc::{GlobalAlloc, Layout};
+
+use common::*;
+use uefi_pool_alloc::PoolAllocator;
+
+static ALLOCATOR: PoolAllocator = PoolAllocator::new();
+
+fn layout(size: usize, align: usize) -> Layout {
+    Layout::from_size_align(size, align).unwrap()
+}
+
+#[test]
+fn init_shares_the_c_state() {
+    let sim = Sim::new(SimConfig::default());
+    assert!(
+        unsafe { ALLOCATOR.alloc(layout(8, 8)) }.is_null(),
+        "null before init"
+    );
+    unsafe { PoolAllocator::init(sim.image_handle(), sim.system_table()) }.unwrap();
+    unsafe { PoolAllocator::init(sim.image_handle(), sim.system_table()) }
+        .expect("a second init is fine");
+    assert_eq!(
+        unsafe {
+            pool_init(
+                sim.image_handle(),
+                sim.system_table().cast(),
+                POOL_MEMORY_TYPE_DEFAULT,
+            )
+        },
+        ALREADY_STARTED,
+        "C sees the same state"
+    );
+    assert_eq!(
+        unsafe {
+            PoolAllocator::init_with_memory_type(sim.image_handle(), core::ptr::null_mut(), 2)
+        },
+        Err(Status::INVALID_PARAMETER)
+    );
+    assert_eq!(pool_fini(), SUCCESS);
+}
+
+#[test]
+fn small_alignments_cost_nothing_and_large_ones_the_minimum() {
+    let fw = Booted::edk2();
+    let warmup: Vec<_> = (0..8).map(|_| alloc(8, 16)).collect();
+    let before = fw.sim.pool_requests().len();
+    let small = unsafe { ALLOCATOR.alloc(layout(64, 8)) };
+    let line = unsafe { ALLOCATOR.alloc(layout(64, 64)) };
+    let page = unsafe { ALLOCATOR.alloc(layout(64, 4096)) };
+    assert_eq!(
+        fw.sim.pool_requests()[before..before + 2],
+        [64, 104],
+        "Box<[u8; 64]> at align 8 and 64"
+    );
+    assert_eq!(
+        fw.sim.page_requests().last(),
+        Some(&1),
+        "align 4096: one page"
+    );
+    assert_eq!(
+        stats().bookkeeping_bytes,
+        256,
+        "and a registry entry (the registry's first 16 slots)"
+    );
+    assert_eq!((line.addr() % 64, page.addr() % 4096), (0, 0));
+    unsafe {
+        ALLOCATOR.dealloc(small, layout(64, 8));
+        ALLOCATOR.dealloc(line, layout(64, 64));
+        ALLOCATOR.dealloc(page, layout(64, 4096));
+    }
+    warmup
+        .into_iter()
+        .for_each(|b| assert_eq!(free(b), SUCCESS));
+    fw.assert_clean();
+    fw.assert_no_leaks();
+}
+
+#[test]
+fn realloc_shrinks_in_place_and_grows_into_slack() {
+    let fw = Booted::with_residue(Residue::Fixed(56));
+    let s0 = stats();
+    let aligned = unsafe { ALLOCATOR.alloc(layout(100, 64)) };
+    fill(aligned, 100, 4);
+    assert_eq!(
+        unsafe { ALLOCATOR.realloc(aligned, layout(100, 64), 150) },
+        aligned,
+        "slack"
+    );
+    assert_eq!(
+        unsafe { ALLOCATOR.realloc(aligned, layout(150, 64), 20) },
+        aligned,
+        "shrink"
+    );
+    let moved = unsafe { ALLOCATOR.realloc(aligned, layout(20, 64), 10_000) };
+    assert!(holds(moved, 20, 4) && moved.addr() % 64 == 0);
+
+    let raw = unsafe { ALLOCATOR.alloc(layout(300, 4)) };
+    fill(raw, 300, 5);
+    assert_eq!(
+        unsafe { ALLOCATOR.realloc(raw, layout(300, 4), 30) },
+        raw,
+        "raw shrink in place"
+    );
+    let grown = unsafe { ALLOCATOR.realloc(raw, layout(30, 4), 3000) };
+    assert!(holds(grown, 30, 5));
+    assert_eq!(
+        stats().live_bytes - s0.live_bytes,
+        10_000,
+        "raw blocks count 0 bytes"
+    );
+    assert_eq!(stats().live_blocks - s0.live_blocks, 2);
+    unsafe {
+        ALLOCATOR.dealloc(moved, layout(10_000, 64));
+        ALLOCATOR.dealloc(grown, layout(3000, 4));
+    }
+    let s1 = stats();
+    assert_eq!(
+        (s1.live_blocks, s1.live_bytes),
+        (s0.live_blocks, s0.live_bytes)
+    );
+    fw.assert_clean();
+    fw.assert_no_leaks();
+}
+
+#[test]
+fn alloc_zeroed_zeroes_on_every_path() {
+    let fw = Booted::edk2();
+    for (size, align) in [(100, 1), (100, 32), (10_000, 4096), (5, 8)] {
+        let block = unsafe { ALLOCATOR.alloc_zeroed(layout(size, align)) };
+        assert!((0..size).all(|i| unsafe { block.add(i).read() } == 0));
+        unsafe { ALLOCATOR.dealloc(block, layout(size, align)) };
+    }
+    fw.assert_no_leaks();
+}
+
+#[test]
+fn c_and_rust_free_each_others_blocks() {
+    let fw = Booted::edk2();
+    let s0 = stats();
+    let rust_aligned = unsafe { ALLOCATOR.alloc(layout(48, 32)) };
+    assert_eq!(free(rust_aligned), SUCCESS, "C frees a Rust aligned block");
+    let rust_raw = unsafe { ALLOCATOR.alloc(layout(48, 8)) };
+    assert_eq!(
+        unsafe { pool_raw_free(rust_raw.cast()) },
+        SUCCESS,
+        "C frees a Rust raw block"
+    );
+    let c_aligned = alloc(48, 128);
+    unsafe { ALLOCATOR.dealloc(c_aligned, layout(48, 128)) };
+    let c_raw = pool_raw_alloc(48).cast::<u8>();
+    unsafe { ALLOCATOR.dealloc(c_raw, layout(48, 1)) };
+    fw.assert_clean();
+    fw.assert_no_leaks();
+    let s1 = stats();
+    assert_eq!(
+        (s1.live_blocks, s1.live_bytes),
+        (s0.live_blocks, s0.live_bytes),
+        "statistics agree"
+    );
+}
