@@ -258,7 +258,8 @@ pool_raw_alloc (
 /**
   Frees a block of pool_raw_alloc (or any AllocatePool block) with FreePool. Blocks of the aligned
   and page paths, and pointers that are not 8-aligned, are refused without calling the firmware
-  (whose debug builds ASSERT on a bad FreePool).
+  (whose debug builds ASSERT on a bad FreePool). Any other pointer goes to FreePool, which reads
+  the firmware's pool head below it (24 bytes on EDK2): pass only NULL or pool blocks.
 
   @param[in] Ptr  The block, or NULL.
 

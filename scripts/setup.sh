@@ -82,6 +82,10 @@ done
 if [ "${#need[@]}" -gt 0 ]; then
     rustup target add --toolchain "$toolchain" "${need[@]}"
 fi
+have_components=$(rustup component list --installed --toolchain "$toolchain")
+for c in rustfmt clippy; do
+    grep -qE "^$c(-|$)" <<<"$have_components" || rustup component add --toolchain "$toolchain" "$c"
+done
 
 # Nightly only for miri (and rust-src, which miri builds its sysroot from).
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then

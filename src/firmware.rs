@@ -146,8 +146,9 @@ pub(crate) unsafe fn init(
     EXIT_EVENT.store(event, Ordering::Relaxed);
     SYSTEM_TABLE.store(system_table, Ordering::Relaxed);
     MEMORY_TYPE.store(memory_type, Ordering::Relaxed);
-    // The key survives fini/init cycles so that blocks allocated before stay valid.
-    let key = mix(system_table as u64 ^ (image as u64).rotate_left(29)) | 1;
+    // The key survives fini/init cycles so that blocks allocated before stay valid; the tag hash
+    // mixes it, so the raw addresses serve.
+    let key = (system_table as u64 ^ (image as u64).rotate_left(29)) | 1;
     let _ = TAG_KEY.compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed);
     residue::forget();
     STATE.store(READY, Ordering::Release);
@@ -195,14 +196,6 @@ unsafe fn image_data_type(bs: *const BootServices, image: Handle) -> Option<u32>
     // SAFETY: the firmware returned the image's LoadedImage protocol.
     let data_type = unsafe { (*interface.cast::<LoadedImageProtocol>()).image_data_type.0 };
     is_pool_memory_type(data_type).then_some(data_type)
-}
-
-/// A 64-bit finaliser (splitmix64): spreads every input bit over every output bit.
-#[inline]
-pub(crate) const fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 /// Raised task priority, restored on drop. Keeps notify functions that may call the library out
