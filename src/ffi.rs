@@ -166,7 +166,7 @@ pub extern "efiapi" fn pool_raw_alloc(Size: UINTN) -> *mut VOID {
 #[unsafe(no_mangle)]
 pub unsafe extern "efiapi" fn pool_raw_free(Ptr: *mut VOID) -> EFI_STATUS {
     // SAFETY: the header's contract on block pointers.
-    unsafe { raw::free(Ptr.cast()) }.0
+    unsafe { raw::free(Ptr.cast(), raw::OtherPaths::Refuse) }.0
 }
 
 /// Shrinks a block in place, for blocks of both the aligned and the raw allocator: shrinking or

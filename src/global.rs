@@ -7,10 +7,11 @@ use core::ptr;
 use uefi_raw::table::system::SystemTable;
 use uefi_raw::{Handle, Status};
 
+use crate::aligned;
 use crate::firmware::{self, POOL_MEMORY_TYPE_DEFAULT};
 use crate::limits::POOL_ALIGN;
+use crate::raw::{self, OtherPaths};
 use crate::stats::{self, PoolStats};
-use crate::{aligned, raw};
 
 /// The library as a Rust global allocator:
 ///
@@ -99,7 +100,7 @@ unsafe impl GlobalAlloc for PoolAllocator {
         // SAFETY: `ptr` is a block of this allocator with this layout.
         let _ = unsafe {
             if takes_raw_path(layout) {
-                raw::free(ptr)
+                raw::free(ptr, OtherPaths::Free)
             } else {
                 aligned::free(ptr)
             }
@@ -120,7 +121,7 @@ unsafe impl GlobalAlloc for PoolAllocator {
             // SAFETY: both blocks are live and distinct, the old one holds `layout.size()` bytes.
             unsafe {
                 ptr::copy_nonoverlapping(ptr, new, layout.size());
-                let _ = raw::free(ptr);
+                let _ = raw::free(ptr, OtherPaths::Free);
             }
         }
         new

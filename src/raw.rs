@@ -8,7 +8,7 @@ use uefi_raw::Status;
 use crate::firmware::{self, Services};
 use crate::limits::{PAGE_SIZE, POOL_ALIGN, POOL_MAX_SIZE};
 use crate::pages::{self, Found};
-use crate::{block, stats};
+use crate::{aligned, block, stats};
 
 /// A pool block of `size` bytes (size 0 asks for 1, so that every firmware returns a unique
 /// block), or NULL. Its bytes do not count as live: a C free cannot say how many they were, and
@@ -31,12 +31,21 @@ pub(crate) fn alloc(size: usize) -> *mut u8 {
     block
 }
 
-/// Gives a raw block back. Refuses, without calling the firmware, pointers that cannot be pool
-/// blocks and blocks of the aligned and page paths (whose firmware block starts elsewhere).
+/// What [`free`] does with a block of the aligned or page path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OtherPaths {
+    /// Refuse it (C: the caller used the wrong function).
+    Refuse,
+    /// Free it there (Rust: a `Layout` of alignment 8 or less may describe a C aligned block).
+    Free,
+}
+
+/// Gives a raw block back. Pointers that cannot be pool blocks, and blocks of the aligned and page
+/// paths (whose firmware block starts elsewhere), never reach FreePool.
 ///
 /// # Safety
 /// `ptr` is NULL or points into readable memory with 8 readable bytes below it.
-pub(crate) unsafe fn free(ptr: *mut u8) -> Status {
+pub(crate) unsafe fn free(ptr: *mut u8, other_paths: OtherPaths) -> Status {
     if ptr.is_null() {
         return Status::SUCCESS;
     }
@@ -46,6 +55,10 @@ pub(crate) unsafe fn free(ptr: *mut u8) -> Status {
     };
     // SAFETY: the caller's contract.
     if unsafe { belongs_to_another_path(services, ptr) } {
+        if other_paths == OtherPaths::Free {
+            // SAFETY: the caller's contract.
+            return unsafe { aligned::free(ptr) };
+        }
         stats::invalid();
         return Status::INVALID_PARAMETER;
     }

@@ -164,3 +164,23 @@ fn c_and_rust_free_each_others_blocks() {
         "statistics agree"
     );
 }
+
+#[test]
+fn a_c_aligned_block_freed_through_a_small_layout_is_not_leaked() {
+    let fw = Booted::edk2();
+    let s0 = stats();
+    let block = alloc(100, 8);
+    unsafe { ALLOCATOR.dealloc(block, layout(100, 8)) };
+    let grown = {
+        let c_block = alloc(100, 4);
+        fill(c_block, 100, 6);
+        unsafe { ALLOCATOR.realloc(c_block, layout(100, 4), 5000) }
+    };
+    assert!(holds(grown, 100, 6));
+    unsafe { ALLOCATOR.dealloc(grown, layout(5000, 4)) };
+    let s1 = stats();
+    assert_eq!((s1.live_blocks, s1.live_bytes), (s0.live_blocks, s0.live_bytes));
+    assert_eq!(s1.invalid_calls, s0.invalid_calls);
+    fw.assert_clean();
+    fw.assert_no_leaks();
+}

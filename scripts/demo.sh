@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The main job: build the library and its header, build the C demo app against them, boot it in
+# OVMF under QEMU and print its report (and the benchmark summary, when one was measured).
+#
+#   scripts/demo.sh [x64|aa64]      (default: x64)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. scripts/lib.sh
+
+scripts/setup.sh
+arch=${1:-x64}
+extra=()
+case $arch in
+    x64) rust_target=x86_64-unknown-uefi clang_target=x86_64-unknown-windows machine=x64 extra=(-mno-red-zone) ;;
+    aa64) rust_target=aarch64-unknown-uefi clang_target=aarch64-unknown-windows machine=arm64 ;;
+    *) echo "usage: $0 [x64|aa64]" >&2; exit 2 ;;
+esac
+out=build/demo/$arch
+mkdir -p "$out"
+
+upa_log "demo: building the library ($rust_target) and include/uefi_pool_alloc.h"
+cargo build --quiet --release -p uefi-pool-alloc-capi --target "$rust_target"
+cargo build --quiet -p uefi-pool-alloc   # regenerates the header
+
+upa_log "demo: building $out/demo.efi"
+objs=()
+for src in demo/demo.c tests/uefi/c/report.c tests/uefi/c/util.c; do
+    obj=$out/$(basename "${src%.c}").obj
+    clang-19 --target="$clang_target" -ffreestanding -fshort-wchar -nostdlib -fno-stack-protector \
+        -mno-stack-arg-probe -std=c11 -O2 -Wall -Wextra -Werror -Iinclude "${extra[@]}" -c "$src" -o "$obj"
+    objs+=("$obj")
+done
+lld-link-19 /nologo /subsystem:efi_application /entry:efi_main /nodefaultlib /machine:"$machine" \
+    /out:"$out/demo.efi" "${objs[@]}" "target/$rust_target/release/libuefi_pool_alloc.a"
+
+upa_log "demo: booting it in firmware"
+boot_efi "$arch" "$out/demo.efi" "$out/demo.log" 120
+sed -n '/uefi-pool-alloc demo/,$p' "$out/demo.log" | tr -d '\r'
+grep -q '^demo done' <(tr -d '\r' < "$out/demo.log")
+if [ -f docs/benchmarks-summary.txt ]; then
+    echo
+    cat docs/benchmarks-summary.txt
+fi

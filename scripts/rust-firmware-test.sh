@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Build the Rust UEFI test app (tests/uefi/rust: PoolAllocator as #[global_allocator], with
+# C code from c/mixed.c linked into the same image) and boot it in real firmware under
+# QEMU/TCG: OVMF for x64, AAVMF for aa64. The app prints one line per check on the serial port
+# and ends with "N passed, M failed"; this script fails unless M == 0.
+#
+#   scripts/rust-firmware-test.sh [x64|aa64|all]      (default: x64)
+#
+# It also builds tests/uefi/rust's size-probe twice, with PoolAllocator and with a stub
+# AllocatePool/FreePool allocator, and prints the .text the library adds to a Rust app.
+#
+# Outputs, per ARCH, under build/uefi/ARCH/: rust_uefi_test.efi, rust_uefi_test.log (the serial
+# log), size_probe_pool.efi and size_probe_stub.efi.
+# Environment: RUST_FIRMWARE_TEST_TIMEOUT (seconds per boot, default 120), CLANG (clang-19) and
+# LLVM_AR (llvm-ar-19) for the C part, LLVM_SIZE (llvm-size-19), plus lib.sh's QEMU_* / OVMF_* /
+# AAVMF_* overrides.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. scripts/lib.sh
+
+: "${RUST_FIRMWARE_TEST_TIMEOUT:=120}"
+: "${LLVM_SIZE:=llvm-size-19}"
+export CLANG=${CLANG:-clang-19} LLVM_AR=${LLVM_AR:-llvm-ar-19}
+
+crate=rust-uefi-test
+
+# Size of one section of a PE image, in bytes.
+section_size() {
+    "$LLVM_SIZE" -A "$1" | awk -v s="$2" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }'
+}
+
+# .text of size-probe with the library and with the stub allocator.
+code_size() {
+    local arch=$1 rust_target=$2 out=$3 variant
+    for variant in pool stub; do
+        local -a features=()
+        [ "$variant" = stub ] && features=(--features stub-allocator)
+        cargo build --quiet --release -p "$crate" --bin size-probe --target "$rust_target" \
+            "${features[@]}"
+        cp "target/$rust_target/release/size-probe.efi" "$out/size_probe_$variant.efi"
+    done
+    local pool stub
+    pool=$(section_size "$out/size_probe_pool.efi" .text)
+    stub=$(section_size "$out/size_probe_stub.efi" .text)
+    upa_log "rust-firmware-test[$arch]: size-probe .text: $pool bytes with PoolAllocator, $stub with" \
+            "the stub allocator: the library adds $((pool - stub)) bytes of code" \
+            "(.rdata $(section_size "$out/size_probe_pool.efi" .rdata) vs" \
+            "$(section_size "$out/size_probe_stub.efi" .rdata), .data" \
+            "$(section_size "$out/size_probe_pool.efi" .data) vs" \
+            "$(section_size "$out/size_probe_stub.efi" .data))"
+}
+
+run_arch() {
+    local arch=$1 rust_target
+    case $arch in
+        x64) rust_target=x86_64-unknown-uefi ;;
+        aa64) rust_target=aarch64-unknown-uefi ;;
+        *)
+            upa_log "rust-firmware-test: ARCH must be x64, aa64 or all, not '$arch'"
+            return 2
+            ;;
+    esac
+    local out=build/uefi/$arch
+    local efi=$out/rust_uefi_test.efi log=$out/rust_uefi_test.log
+    mkdir -p "$out"
+
+    upa_log "rust-firmware-test[$arch]: building $crate ($rust_target, release)"
+    cargo build --quiet --release -p "$crate" --bin "$crate" --target "$rust_target"
+    cp "target/$rust_target/release/$crate.efi" "$efi"
+    upa_log "rust-firmware-test[$arch]: image $(stat -c %s "$efi") bytes," \
+            ".text $(section_size "$efi" .text)"
+    code_size "$arch" "$rust_target" "$out"
+
+    upa_log "rust-firmware-test[$arch]: booting (timeout ${RUST_FIRMWARE_TEST_TIMEOUT}s)"
+    local start end rc=0
+    start=$(date +%s%N)
+    boot_efi "$arch" "$efi" "$log" "$RUST_FIRMWARE_TEST_TIMEOUT" || rc=$?
+    end=$(date +%s%N)
+    upa_log "rust-firmware-test[$arch]: boot to shutdown took $(( (end - start) / 1000000 )) ms" \
+            "(QEMU exit status $rc)"
+
+    local report=0
+    check_report "$log" || report=$?
+    if [ "$rc" -ne 0 ] || [ "$report" -ne 0 ]; then
+        upa_log "rust-firmware-test[$arch]: FAILED (serial log: $log)"
+        return 1
+    fi
+    upa_log "rust-firmware-test[$arch]: passed"
+}
+
+arch=${1:-x64}
+case $arch in
+    all)
+        status=0
+        run_arch x64 || status=1
+        run_arch aa64 || status=1
+        exit "$status"
+        ;;
+    *) run_arch "$arch" ;;
+esac

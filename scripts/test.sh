@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: host tests (also under Miri), the generated header (fresh,
+# and compiling in every setting), and the firmware tests booted in QEMU. Every step runs; the
+# suite fails if any step did.
+#
+#   scripts/test.sh
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. scripts/lib.sh
+
+scripts/setup.sh
+
+passed=0 failed=0 failures=()
+step() { # NAME COMMAND...
+    local name=$1 start rc=0
+    shift
+    upa_log "== $name"
+    start=$(date +%s)
+    "$@" || rc=$?
+    if [ "$rc" = 0 ]; then
+        passed=$((passed + 1))
+        upa_log "== $name: ok ($(( $(date +%s) - start )) s)"
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+        upa_log "== $name: FAILED (exit $rc, $(( $(date +%s) - start )) s)"
+    fi
+}
+
+# build.rs regenerates include/uefi_pool_alloc.h; the committed one must be what it generates.
+header_is_fresh() {
+    cargo build --quiet -p uefi-pool-alloc
+    if ! git diff --quiet -- include/uefi_pool_alloc.h; then
+        git --no-pager diff --stat -- include/uefi_pool_alloc.h
+        upa_log "include/uefi_pool_alloc.h is stale: commit the regenerated header"
+        return 1
+    fi
+}
+
+# The library's own code must carry no panic or formatting machinery (nothing in it can panic).
+no_panic_machinery() {
+    local target=x86_64-unknown-uefi lib work
+    cargo build --quiet --release -p uefi-pool-alloc-capi --target "$target"
+    lib=target/$target/release/libuefi_pool_alloc.a
+    work=$(mktemp -d)
+    (cd "$work" && llvm-ar-19 x "$repo/$lib" "$(llvm-ar-19 t "$repo/$lib" | grep '^uefi_pool_alloc-')")
+    if llvm-nm-19 --demangle "$work"/*.o | grep -E 'panic|fmt|Formatter'; then
+        rm -rf "$work"
+        upa_log "the library object references panic or formatting code (above)"
+        return 1
+    fi
+    rm -rf "$work"
+}
+
+step "format" cargo fmt --all -- --check
+step "clippy" cargo clippy --quiet --workspace --all-targets -- -D warnings
+step "header is fresh" header_is_fresh
+step "rustdoc" env RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p uefi-pool-alloc
+step "host tests" cargo test --workspace
+step "host tests under Miri" cargo +nightly miri test -p uefi-pool-alloc
+step "header compiles (EDK2, gnu-efi, standalone; C99, C11, C++)" scripts/check-header.sh include/uefi_pool_alloc.h
+step "no panic machinery in the library" no_panic_machinery
+step "firmware: C test app in OVMF (x64) and AAVMF (AArch64)" scripts/firmware-test.sh all
+step "firmware: Rust app with PoolAllocator, and C + Rust in one image (x64, AArch64)" scripts/rust-firmware-test.sh all
+step "shellcheck" shellcheck -x scripts/*.sh
+
+if [ "$failed" -gt 0 ]; then
+    upa_log "failed steps: ${failures[*]}"
+fi
+echo "test suite: $passed passed, $failed failed"
+[ "$failed" = 0 ]
