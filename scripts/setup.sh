@@ -66,11 +66,12 @@ fi
 # RUSTUP_AUTO_INSTALL=0 on these machines: targets and toolchains are never fetched
 # implicitly, so add them here. Targets go to the toolchain cargo uses in this repository.
 if ! command -v rustup >/dev/null; then
-    echo "setup: rustup not found" >&2
+    echo "setup: rustup not found: install Rust with rustup (Debian 13 / Ubuntu 24.04: 'apt-get install rustup'," >&2
+    echo "       then 'rustup default stable'), then run this again" >&2
     exit 1
 fi
 toolchain=$(cd "$repo" && rustup show active-toolchain) || {
-    echo "setup: the repository's Rust toolchain is not installed (see rust-toolchain.toml)" >&2
+    echo "setup: rustup has no default toolchain: run 'rustup default stable'" >&2
     exit 1
 }
 toolchain=${toolchain%% *}
