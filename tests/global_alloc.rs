@@ -179,7 +179,10 @@ fn a_c_aligned_block_freed_through_a_small_layout_is_not_leaked() {
     assert!(holds(grown, 100, 6));
     unsafe { ALLOCATOR.dealloc(grown, layout(5000, 4)) };
     let s1 = stats();
-    assert_eq!((s1.live_blocks, s1.live_bytes), (s0.live_blocks, s0.live_bytes));
+    assert_eq!(
+        (s1.live_blocks, s1.live_bytes),
+        (s0.live_blocks, s0.live_bytes)
+    );
     assert_eq!(s1.invalid_calls, s0.invalid_calls);
     fw.assert_clean();
     fw.assert_no_leaks();
