@@ -14,8 +14,11 @@ scripts/setup.sh
 arch=${1:-x64}
 extra=()
 case $arch in
-    x64) rust_target=x86_64-unknown-uefi clang_target=x86_64-unknown-windows machine=x64 extra=(-mno-red-zone) ;;
-    aa64) rust_target=aarch64-unknown-uefi clang_target=aarch64-unknown-windows machine=arm64 ;;
+    x64)
+        rust_target=x86_64-unknown-uefi clang_target=x86_64-unknown-windows lld_machine=x64
+        extra=(-mno-red-zone)
+        ;;
+    aa64) rust_target=aarch64-unknown-uefi clang_target=aarch64-unknown-windows lld_machine=arm64 ;;
     *) echo "usage: $0 [x64|aa64]" >&2; exit 2 ;;
 esac
 out=build/demo/$arch
@@ -33,7 +36,7 @@ for src in demo/demo.c tests/uefi/c/report.c tests/uefi/c/util.c; do
         -mno-stack-arg-probe -std=c11 -O2 -Wall -Wextra -Werror -Iinclude "${extra[@]}" -c "$src" -o "$obj"
     objs+=("$obj")
 done
-lld-link-19 /nologo /subsystem:efi_application /entry:efi_main /nodefaultlib /machine:"$machine" \
+lld-link-19 /nologo /subsystem:efi_application /entry:efi_main /nodefaultlib /machine:"$lld_machine" \
     /out:"$out/demo.efi" "${objs[@]}" "target/$rust_target/release/libuefi_pool_alloc.a"
 
 upa_log "demo: booting it in firmware"
