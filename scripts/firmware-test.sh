@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the C firmware test app (tests/uefi/c) against the library's C static library and boot
+# Build the C firmware test app (tests/uefi/c) against the shipped C static library and boot
 # it in real firmware under QEMU/TCG: OVMF for x64, AAVMF for aa64. The app prints one line per
 # check on the serial port and ends with "N passed, M failed"; this script fails unless M == 0.
 #
@@ -63,11 +63,11 @@ run_arch() {
             ;;
     esac
     local out=build/uefi/$arch
-    local lib=target/$rust_target/release/libuefi_pool_alloc.a
+    local lib
     local log=$out/test_app.log efi=$out/test_app.efi map=$out/test_app.map
 
-    upa_log "firmware-test[$arch]: building the library ($rust_target, release)"
-    cargo build --quiet --release -p uefi-pool-alloc-capi --target "$rust_target"
+    # The library as shipped (scripts/release.sh: symbol-clean archives).
+    lib=$(release_artifact "$rust_target")
 
     upa_log "firmware-test[$arch]: compiling and linking $efi"
     mkdir -p "$out/obj"

@@ -199,3 +199,22 @@ EOF
     ) || return 1
     printf '%s\n' "$dest"
 }
+
+# release_artifact RUST_TARGET: prints the path of the shipped library for RUST_TARGET under
+# build/release (the .lib for COFF targets, the .o for ELF ones), running scripts/release.sh
+# first when it is missing or older than any library source. Tests link what is shipped.
+release_artifact() {
+    local target=$1 root dir artifact
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    dir=$root/build/release/lib/$target
+    case $target in
+        *-uefi) artifact=$dir/uefi_pool_alloc.lib ;;
+        *) artifact=$dir/uefi_pool_alloc.o ;;
+    esac
+    if [ ! -r "$artifact" ] ||
+       [ -n "$(cd "$root" && find src capi include Cargo.toml Cargo.lock build.rs -newer "$artifact" -type f 2>/dev/null | head -n 1)" ]; then
+        upa_log "release artifact for $target missing or stale: running scripts/release.sh"
+        "$root/scripts/release.sh" >&2 || return 1
+    fi
+    printf '%s\n' "$artifact"
+}

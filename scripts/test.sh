@@ -63,7 +63,9 @@ step "host tests" cargo test --workspace
 step "host tests under Miri" cargo +nightly miri test -p uefi-pool-alloc
 step "header compiles (EDK2, gnu-efi, standalone; C99, C11, C++)" scripts/check-header.sh include/uefi_pool_alloc.h
 step "no panic machinery in the library" no_panic_machinery
-step "firmware: C test app in OVMF (x64) and AAVMF (AArch64)" scripts/firmware-test.sh all
+step "release artifacts for 4 targets, symbol hygiene, no x18 / SSE / red zone" scripts/release.sh
+step "firmware: C test app in OVMF (x64) and AAVMF (AArch64), COFF .lib" scripts/firmware-test.sh all
+step "firmware: the same C test app the gnu-efi way (x64 ELF .o)" scripts/gnu-efi-test.sh
 step "firmware: Rust app with PoolAllocator, and C + Rust in one image (x64, AArch64)" scripts/rust-firmware-test.sh all
 step "shellcheck" shellcheck -x scripts/*.sh
 
