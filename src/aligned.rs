@@ -80,6 +80,7 @@ fn place(services: Services, size: usize, align: usize, padding: usize) -> Place
                 tail: padding - offset,
                 align,
                 offset,
+                word: 0,
             },
         )
     };

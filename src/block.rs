@@ -44,6 +44,9 @@ pub(crate) struct Block {
     pub align: usize,
     /// Distance from the firmware's pool pointer to the caller's pointer.
     pub offset: usize,
+    /// The header word this block was read from (0 for one not written yet): what a retire or
+    /// resize compares against, so that it need not encode the old header again.
+    pub word: u64,
 }
 
 impl Block {
@@ -85,6 +88,7 @@ impl Block {
             tail: ((word >> TAIL_SHIFT) as usize) & MAX_TAIL,
             align,
             offset: (placement + 1) * POOL_ALIGN - align,
+            word,
         })
     }
 }
@@ -134,7 +138,7 @@ pub(crate) unsafe fn write(ptr: *mut u8, block: Block) {
 #[inline]
 pub(crate) unsafe fn retire(ptr: *mut u8, block: Block) -> bool {
     // SAFETY: the caller's contract.
-    unsafe { exchange(ptr, block.encode(ptr.addr()), FREED) }
+    unsafe { exchange(ptr, block.word, FREED) }
 }
 
 /// Rewrites the header below `ptr` from `block` to `resized`, unless it changed since it was
@@ -145,7 +149,7 @@ pub(crate) unsafe fn retire(ptr: *mut u8, block: Block) -> bool {
 #[inline]
 pub(crate) unsafe fn replace(ptr: *mut u8, block: Block, resized: Block) -> bool {
     // SAFETY: the caller's contract.
-    unsafe { exchange(ptr, block.encode(ptr.addr()), resized.encode(ptr.addr())) }
+    unsafe { exchange(ptr, block.word, resized.encode(ptr.addr())) }
 }
 
 unsafe fn exchange(ptr: *mut u8, expected: u64, new: u64) -> bool {
@@ -175,6 +179,7 @@ mod tests {
                 tail: 0,
                 align,
                 offset: units * POOL_ALIGN,
+                word: 0,
             })
         })
     }
@@ -189,7 +194,8 @@ mod tests {
                     ..block
                 };
                 let address = ADDRESS & !(block.align - 1);
-                assert_eq!(Block::decode(block.encode(address), address), Some(block));
+                let word = block.encode(address);
+                assert_eq!(Block::decode(word, address), Some(Block { word, ..block }));
             }
         }
     }
@@ -201,6 +207,7 @@ mod tests {
             tail: 5000,
             align: 16,
             offset: 8,
+            word: 0,
         };
         let decoded = Block::decode(block.encode(ADDRESS), ADDRESS).unwrap();
         assert_eq!(decoded.tail, MAX_TAIL);
@@ -214,6 +221,7 @@ mod tests {
             tail: 24,
             align: 64,
             offset: 40,
+            word: 0,
         };
         let word = block.encode(ADDRESS);
         for bit in 0..64 {

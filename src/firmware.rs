@@ -55,7 +55,7 @@ impl Unavailable {
 }
 
 /// Boot Services, if the library is initialised and boot services are still alive.
-#[inline]
+#[inline(always)]
 pub(crate) fn services() -> Result<Services, Unavailable> {
     match STATE.load(Ordering::Acquire) {
         READY => {}
@@ -219,7 +219,7 @@ impl Services {
 
     /// `AllocatePool` of the library's memory type; `None` on any failure, including the
     /// NULL-with-success some firmware returns for size 0.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn allocate_pool(self, size: usize) -> Option<*mut u8> {
         let mut buffer = ptr::null_mut();
         // SAFETY: `self` was live at the start of this library call.

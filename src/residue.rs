@@ -32,11 +32,13 @@ pub(crate) fn forget() {
 #[inline]
 pub(crate) fn observe(address: usize) {
     let low = address & LEARNED_BITS;
-    let first =
+    let mut first = FIRST.load(Ordering::Relaxed);
+    if first == NOTHING_SEEN {
         match FIRST.compare_exchange(NOTHING_SEEN, low, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return,
-            Err(first) => first,
-        };
+            Err(seen) => first = seen,
+        }
+    }
     let disagreeing = (low ^ first) & AGREED.load(Ordering::Relaxed);
     if disagreeing != 0 {
         AGREED.fetch_and(!disagreeing, Ordering::Relaxed);

@@ -69,10 +69,13 @@ pub(crate) fn freed(size: usize) {
 }
 
 /// A live block grew in place by `bytes`.
-#[inline(never)]
+#[inline]
 pub(crate) fn grew(bytes: usize) {
     let live = COUNTERS.live_bytes.fetch_add(bytes as u64, Relaxed) + bytes as u64;
-    COUNTERS.peak_bytes.fetch_max(live, Relaxed);
+    // Most growth stays below the peak: a load is cheaper than a compare-exchange loop.
+    if live > COUNTERS.peak_bytes.load(Relaxed) {
+        COUNTERS.peak_bytes.fetch_max(live, Relaxed);
+    }
 }
 
 /// A live block shrank in place by `bytes`.
