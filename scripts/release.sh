@@ -10,6 +10,8 @@
 #   lib/x86_64-unknown-none/uefi_pool_alloc.o      ELF relocatable object, prelinked
 #   lib/aarch64-unknown-none/uefi_pool_alloc.o     (EDK2 GCC5/GCC/CLANGDWARF/CLANG38, gnu-efi)
 #   include/uefi_pool_alloc.h                      the one header for all four
+#   edk2-pkg/UefiPoolAllocPkg/                     the EDK2 package, when its prebuilts match the
+#                                                  sources (scripts/edk2-refresh.sh makes them)
 #   manifest.txt, manifest.json                    target, format, machine, ABI, sizes, sha256
 #
 # Symbol hygiene (a consumer links the artifact next to its own compiler runtime):
@@ -289,6 +291,17 @@ json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')";
     done
     printf '  ]\n}\n'
 } > "$RELEASE_DIR/manifest.json"
+
+# The EDK2 package, self-contained (the test app's shared sources copied, not linked), if its
+# prebuilts are the ones these sources make; edk2-refresh.sh runs this script before it copies
+# new prebuilts in, so a stale package is left out with a note rather than an error.
+rm -rf "$RELEASE_DIR/edk2-pkg"
+if "$repo/scripts/edk2-refresh.sh" --check >/dev/null 2>&1; then
+    mkdir -p "$RELEASE_DIR/edk2-pkg"
+    cp -rL "$repo/edk2-pkg/UefiPoolAllocPkg" "$RELEASE_DIR/edk2-pkg/"
+else
+    log "edk2-pkg left out: its prebuilts are stale (scripts/edk2-refresh.sh refreshes them)"
+fi
 
 log "wrote $RELEASE_DIR:"
 (cd "$RELEASE_DIR" && find . -type f | sort | sed 's/^/  /') >&2

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what building and testing this project needs, and only what is missing:
 # Debian packages (as root; otherwise print the apt-get command and fail), the Rust
-# cross targets, and nightly's miri with its sysroot. Safe to run again: with everything
-# present it only looks (well under 2 s). Nothing comes from PyPI.
+# cross targets, nightly's miri with its sysroot, and edk2-pytool-library from PyPI (the EDK2
+# package's INF/DEC/DSC parser check). Safe to run again: with everything present it only looks
+# (well under 2 s).
 set -euo pipefail
 
 # Debian packages, and why:
@@ -15,11 +16,13 @@ set -euo pipefail
 #   nasm acpica-tools uuid-dev        EDK2 builds (BaseTools, .nasm, .asl)
 #   dpkg-dev                          dpkg-source, to unpack Debian's EDK2 source (edk2-src.sh)
 #   valgrind                          instruction counts of host benchmarks
+#   gcc-aarch64-linux-gnu             EDK2 GCC5 AARCH64 builds (its binutils also link CLANG38 AARCH64)
 #   (linter) shellcheck               lint of these scripts
 packages=(
     qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64
     clang-19 lld-19 llvm-19 gcc g++ make python3
-    gnu-efi mtools nasm acpica-tools uuid-dev dpkg-dev valgrind shellcheck
+    gnu-efi mtools nasm acpica-tools uuid-dev dpkg-dev valgrind shellcheck gcc-aarch64-linux-gnu
+    python3-pip
 )
 rust_targets=(x86_64-unknown-uefi aarch64-unknown-uefi x86_64-unknown-none aarch64-unknown-none)
 nightly_components=(miri rust-src)
@@ -103,6 +106,15 @@ fi
 # Build miri's sysroot now (~25 s once; std's dependencies come from crates.io) rather than
 # inside the first test run. A no-op taking ~0.1 s once built.
 (cd / && cargo +nightly miri setup >/dev/null)
+
+# --- Python ----------------------------------------------------------------------------------
+if ! python3 -c 'import edk2toollib' 2>/dev/null; then
+    # Debian's own python3 refuses --user installs (PEP 668) without --break-system-packages,
+    # which here only touches ~/.local.
+    python3 -m pip install --quiet --user edk2-pytool-library 2>/dev/null ||
+        python3 -m pip install --quiet --user --break-system-packages edk2-pytool-library ||
+        { echo "setup: run: python3 -m pip install --user edk2-pytool-library" >&2; status=1; }
+fi
 
 if [ "$status" = 0 ]; then
     echo "setup: everything present" >&2

@@ -67,6 +67,8 @@ step "release artifacts for 4 targets, symbol hygiene, no x18 / SSE / red zone" 
 step "firmware: C test app in OVMF (x64) and AAVMF (AArch64), COFF .lib" scripts/firmware-test.sh all
 step "firmware: the same C test app the gnu-efi way (x64 ELF .o)" scripts/gnu-efi-test.sh
 step "firmware: Rust app with PoolAllocator, and C + Rust in one image (x64, AArch64)" scripts/rust-firmware-test.sh all
+step "EDK2 package: prebuilts and header copy match the sources" scripts/edk2-refresh.sh --check
+step "EDK2 package: X64 GCC5/CLANGPDB/CLANGDWARF/CLANG38, AARCH64 GCC5/CLANG38, DEBUG+RELEASE, booted" scripts/edk2-test.sh
 step "shellcheck" shellcheck -x scripts/*.sh
 
 if [ "$failed" -gt 0 ]; then
