@@ -50,30 +50,16 @@ start_ns=$(date +%s%N)
 elapsed_s() { echo $(( ($(date +%s%N) - start_ns) / 1000000000 )); }
 say() { upa_log "bench: $*"; }
 
-cflags=(-ffreestanding -fshort-wchar -nostdlib -fno-stack-protector -mno-stack-arg-probe
-        -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -Itests/uefi/c)
-
-# Compiles the benchmark app for ARCH (x64|aa64) with extra -D flags and links OUT.efi/OUT.map.
+# Compiles the benchmark app for ARCH (x64|aa64) with extra -D flags into OUT.efi/OUT.map.
 build_app() {
-    local arch=$1 name=$2
+    local arch=$1 name=$2 rust_target
     shift 2
-    local rust_target clang_target machine
-    local -a arch_cflags=()
     case $arch in
-        x64) rust_target=x86_64-unknown-uefi clang_target=x86_64-unknown-windows machine=x64
-             arch_cflags=(-mno-red-zone) ;;
-        aa64) rust_target=aarch64-unknown-uefi clang_target=aarch64-unknown-windows machine=arm64 ;;
+        x64) rust_target=x86_64-unknown-uefi ;;
+        aa64) rust_target=aarch64-unknown-uefi ;;
     esac
-    local obj=$out/obj/$name
-    mkdir -p "$obj"
-    local src
-    for src in bench/uefi/bench_app.c tests/uefi/c/report.c tests/uefi/c/util.c; do
-        "$CLANG" --target="$clang_target" "${cflags[@]}" "${arch_cflags[@]}" "$@" \
-            -c "$src" -o "$obj/$(basename "${src%.c}").obj"
-    done
-    "$LLD_LINK" /nologo /subsystem:efi_application /entry:efi_main /nodefaultlib \
-        /machine:"$machine" /lldmap:"$out/$name.map" /out:"$out/$name.efi" \
-        "$obj"/*.obj "target/$rust_target/release/libuefi_pool_alloc.a"
+    uefi_c_app "$arch" "$out/$name.efi" "target/$rust_target/release/libuefi_pool_alloc.a" "$@" -- \
+        bench/uefi/bench_app.c tests/uefi/c/report.c tests/uefi/c/util.c
 }
 
 # Boots IMAGE for ARCH, logging to LOG; extra QEMU arguments follow. Records the wall time.
@@ -113,12 +99,8 @@ run_firmware() {
     done
     build_app aa64 bench-aa64 "${defs[@]}"
     # The smallest user of the API, for the code-size table.
-    mkdir -p "$out/obj/size-min"
-    "$CLANG" --target=x86_64-unknown-windows "${cflags[@]}" -mno-red-zone \
-        -c bench/uefi/size_min.c -o "$out/obj/size-min/size_min.obj"
-    "$LLD_LINK" /nologo /subsystem:efi_application /entry:efi_main /nodefaultlib /machine:x64 \
-        /lldmap:"$out/size-min-x64.map" /out:"$out/size-min-x64.efi" \
-        "$out/obj/size-min/size_min.obj" target/x86_64-unknown-uefi/release/libuefi_pool_alloc.a
+    uefi_c_app x64 "$out/size-min-x64.efi" target/x86_64-unknown-uefi/release/libuefi_pool_alloc.a -- \
+        bench/uefi/size_min.c
 
     local -a jobs=("x64 bench-x64-0 icount-0" "x64 bench-x64-1 icount-1" "x64 bench-x64-2 icount-2")
     [ "${BENCH_AA64:-1}" = 1 ] && jobs+=("aa64 bench-aa64 aa64-icount-0")

@@ -12,32 +12,20 @@ cd "$repo"
 
 scripts/setup.sh
 arch=${1:-x64}
-extra=()
 case $arch in
-    x64)
-        rust_target=x86_64-unknown-uefi clang_target=x86_64-unknown-windows lld_machine=x64
-        extra=(-mno-red-zone)
-        ;;
-    aa64) rust_target=aarch64-unknown-uefi clang_target=aarch64-unknown-windows lld_machine=arm64 ;;
+    x64) rust_target=x86_64-unknown-uefi ;;
+    aa64) rust_target=aarch64-unknown-uefi ;;
     *) echo "usage: $0 [x64|aa64]" >&2; exit 2 ;;
 esac
 out=build/demo/$arch
 mkdir -p "$out"
 
 upa_log "demo: building the library ($rust_target) and include/uefi_pool_alloc.h"
-cargo build --quiet --release -p uefi-pool-alloc-capi --target "$rust_target"
 cargo build --quiet -p uefi-pool-alloc   # regenerates the header
+lib=$(release_artifact "$rust_target")
 
 upa_log "demo: building $out/demo.efi"
-objs=()
-for src in demo/demo.c tests/uefi/c/report.c tests/uefi/c/util.c; do
-    obj=$out/$(basename "${src%.c}").obj
-    clang-19 --target="$clang_target" -ffreestanding -fshort-wchar -nostdlib -fno-stack-protector \
-        -mno-stack-arg-probe -std=c11 -O2 -Wall -Wextra -Werror -Iinclude "${extra[@]}" -c "$src" -o "$obj"
-    objs+=("$obj")
-done
-lld-link-19 /nologo /subsystem:efi_application /entry:efi_main /nodefaultlib /machine:"$lld_machine" \
-    /out:"$out/demo.efi" "${objs[@]}" "target/$rust_target/release/libuefi_pool_alloc.a"
+uefi_c_app "$arch" "$out/demo.efi" "$lib" -- demo/demo.c tests/uefi/c/report.c tests/uefi/c/util.c
 
 upa_log "demo: booting it in firmware"
 boot_efi "$arch" "$out/demo.efi" "$out/demo.log" 120

@@ -16,14 +16,7 @@ cd "$repo"
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . scripts/lib.sh
 
-: "${CLANG:=clang-19}"
-: "${LLD_LINK:=lld-link-19}"
 : "${FIRMWARE_TEST_TIMEOUT:=300}"
-
-# Freestanding PE/COFF objects: the Windows target gives the UEFI calling convention and
-# object format; no libc, no stack protector, no stack probes (__chkstk does not exist here).
-cflags=(-ffreestanding -fshort-wchar -nostdlib -fno-stack-protector -mno-stack-arg-probe
-        -std=c11 -O2 -Wall -Wextra -Werror -Iinclude)
 
 # Sum of the input sections from the library's archive in an lld-link /lldmap: file, per output
 # section: what the library adds to the image. Our own objects are the *.obj inputs.
@@ -47,65 +40,25 @@ library_size() {
 }
 
 run_arch() {
-    local arch=$1 rust_target clang_target machine
-    local -a arch_cflags=()
+    local arch=$1 rust_target
     case $arch in
-        x64)
-            rust_target=x86_64-unknown-uefi clang_target=x86_64-unknown-windows machine=x64
-            arch_cflags=(-mno-red-zone)
-            ;;
-        aa64)
-            rust_target=aarch64-unknown-uefi clang_target=aarch64-unknown-windows machine=arm64
-            ;;
+        x64) rust_target=x86_64-unknown-uefi ;;
+        aa64) rust_target=aarch64-unknown-uefi ;;
         *)
             upa_log "firmware-test: ARCH must be x64, aa64 or all, not '$arch'"
             return 2
             ;;
     esac
-    local out=build/uefi/$arch
-    local lib
+    local out=build/uefi/$arch lib
     local log=$out/test_app.log efi=$out/test_app.efi map=$out/test_app.map
 
     # The library as shipped (scripts/release.sh: symbol-clean archives).
     lib=$(release_artifact "$rust_target")
 
     upa_log "firmware-test[$arch]: compiling and linking $efi"
-    mkdir -p "$out/obj"
-    local -a objs=()
-    local src obj
-    for src in tests/uefi/c/*.c; do
-        obj=$out/obj/$(basename "${src%.c}").obj
-        "$CLANG" --target="$clang_target" "${cflags[@]}" "${arch_cflags[@]}" -c "$src" -o "$obj"
-        objs+=("$obj")
-    done
-    "$LLD_LINK" /nologo /subsystem:efi_application /entry:efi_main /nodefaultlib \
-        /machine:"$machine" /lldmap:"$map" /out:"$efi" "${objs[@]}" "$lib"
+    uefi_c_app "$arch" "$efi" "$lib" -- tests/uefi/c/*.c
     upa_log "firmware-test[$arch]: image $(stat -c %s "$efi") bytes; the library adds $(library_size "$map")"
-
-    upa_log "firmware-test[$arch]: booting (timeout ${FIRMWARE_TEST_TIMEOUT}s)"
-    local start end rc=0
-    start=$(date +%s%N)
-    boot_efi "$arch" "$efi" "$log" "$FIRMWARE_TEST_TIMEOUT" || rc=$?
-    end=$(date +%s%N)
-    upa_log "firmware-test[$arch]: boot to shutdown took $(( (end - start) / 1000000 )) ms (QEMU exit status $rc)"
-
-    # Print the app's lines and judge its last summary line.
-    local report=0
-    check_report "$log" || report=$?
-    if [ "$rc" -ne 0 ] || [ "$report" -ne 0 ]; then
-        upa_log "firmware-test[$arch]: FAILED (serial log: $log)"
-        return 1
-    fi
-    upa_log "firmware-test[$arch]: passed"
+    boot_and_check firmware-test "$arch" "$efi" "$log" "$FIRMWARE_TEST_TIMEOUT"
 }
 
-arch=${1:-x64}
-case $arch in
-    all)
-        status=0
-        run_arch x64 || status=1
-        run_arch aa64 || status=1
-        exit "$status"
-        ;;
-    *) run_arch "$arch" ;;
-esac
+for_arches run_arch "${1:-x64}"

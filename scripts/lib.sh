@@ -218,3 +218,64 @@ release_artifact() {
     fi
     printf '%s\n' "$artifact"
 }
+
+# uefi_c_app ARCH EFI LIB [CFLAGS...] -- SOURCE...: compiles the C SOURCEs for ARCH (x64|aa64)
+# as a freestanding UEFI application (clang's Windows targets give PE/COFF and the UEFI calling
+# convention) with the flags every C app here uses plus CFLAGS, and links them with LIB into EFI
+# (lld-link's map beside it, EFI with .map for .efi). Objects go to a directory beside EFI.
+# No libc, no stack protector, no stack probes (__chkstk does not exist in firmware).
+uefi_c_app() {
+    local arch=$1 efi=$2 lib=$3 clang_target lld_machine
+    shift 3
+    local -a flags=(-ffreestanding -fshort-wchar -nostdlib -fno-stack-protector -mno-stack-arg-probe
+                    -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -Itests/uefi/c)
+    case $arch in
+        x64) clang_target=x86_64-unknown-windows lld_machine=x64 flags+=(-mno-red-zone) ;;
+        aa64) clang_target=aarch64-unknown-windows lld_machine=arm64 ;;
+        *) upa_log "uefi_c_app: ARCH must be x64 or aa64, not '$arch'"; return 2 ;;
+    esac
+    while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
+        flags+=("$1")
+        shift
+    done
+    shift
+    local objdir=${efi%.efi}.objs src obj
+    local -a objs=()
+    mkdir -p "$objdir"
+    for src in "$@"; do
+        obj=$objdir/$(basename "${src%.c}").obj
+        "${CLANG:-clang-19}" --target="$clang_target" "${flags[@]}" -c "$src" -o "$obj" || return 1
+        objs+=("$obj")
+    done
+    "${LLD_LINK:-lld-link-19}" /nologo /subsystem:efi_application /entry:efi_main /nodefaultlib \
+        /machine:"$lld_machine" /lldmap:"${efi%.efi}.map" /out:"$efi" "${objs[@]}" "$lib"
+}
+
+# boot_and_check NAME ARCH EFI LOG [TIMEOUT]: boots EFI, prints the app's report, and fails
+# unless QEMU exited cleanly and the last "N passed, M failed" line has M = 0.
+boot_and_check() {
+    local name=$1 arch=$2 efi=$3 log=$4 timeout=${5:-300} start rc=0 report=0
+    upa_log "${name}[$arch]: booting (timeout ${timeout}s)"
+    start=$(date +%s%N)
+    boot_efi "$arch" "$efi" "$log" "$timeout" || rc=$?
+    upa_log "${name}[$arch]: boot to shutdown took $(( ($(date +%s%N) - start) / 1000000 )) ms (QEMU exit status $rc)"
+    check_report "$log" || report=$?
+    if [ "$rc" -ne 0 ] || [ "$report" -ne 0 ]; then
+        upa_log "${name}[$arch]: FAILED (serial log: $log)"
+        return 1
+    fi
+    upa_log "${name}[$arch]: passed"
+}
+
+# for_arches FUNCTION ARCH: runs FUNCTION for ARCH, or for x64 then aa64 when ARCH is "all"
+# (both run; fails if either failed).
+for_arches() {
+    local function=$1 arch=${2:-x64} status=0
+    if [ "$arch" != all ]; then
+        "$function" "$arch"
+        return
+    fi
+    "$function" x64 || status=1
+    "$function" aa64 || status=1
+    return "$status"
+}

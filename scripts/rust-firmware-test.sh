@@ -74,30 +74,7 @@ run_arch() {
             ".text $(section_size "$efi" .text)"
     code_size "$arch" "$rust_target" "$out"
 
-    upa_log "rust-firmware-test[$arch]: booting (timeout ${RUST_FIRMWARE_TEST_TIMEOUT}s)"
-    local start end rc=0
-    start=$(date +%s%N)
-    boot_efi "$arch" "$efi" "$log" "$RUST_FIRMWARE_TEST_TIMEOUT" || rc=$?
-    end=$(date +%s%N)
-    upa_log "rust-firmware-test[$arch]: boot to shutdown took $(( (end - start) / 1000000 )) ms" \
-            "(QEMU exit status $rc)"
-
-    local report=0
-    check_report "$log" || report=$?
-    if [ "$rc" -ne 0 ] || [ "$report" -ne 0 ]; then
-        upa_log "rust-firmware-test[$arch]: FAILED (serial log: $log)"
-        return 1
-    fi
-    upa_log "rust-firmware-test[$arch]: passed"
+    boot_and_check rust-firmware-test "$arch" "$efi" "$log" "$RUST_FIRMWARE_TEST_TIMEOUT"
 }
 
-arch=${1:-x64}
-case $arch in
-    all)
-        status=0
-        run_arch x64 || status=1
-        run_arch aa64 || status=1
-        exit "$status"
-        ;;
-    *) run_arch "$arch" ;;
-esac
+for_arches run_arch "${1:-x64}"
