@@ -54,10 +54,7 @@ say() { upa_log "bench: $*"; }
 build_app() {
     local arch=$1 name=$2 rust_target
     shift 2
-    case $arch in
-        x64) rust_target=x86_64-unknown-uefi ;;
-        aa64) rust_target=aarch64-unknown-uefi ;;
-    esac
+    rust_target=$(uefi_rust_target "$arch")
     uefi_c_app "$arch" "$out/$name.efi" "target/$rust_target/release/libuefi_pool_alloc.a" "$@" -- \
         bench/uefi/bench_app.c tests/uefi/c/report.c tests/uefi/c/util.c
 }

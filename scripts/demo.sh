@@ -12,11 +12,7 @@ cd "$repo"
 
 scripts/setup.sh
 arch=${1:-x64}
-case $arch in
-    x64) rust_target=x86_64-unknown-uefi ;;
-    aa64) rust_target=aarch64-unknown-uefi ;;
-    *) echo "usage: $0 [x64|aa64]" >&2; exit 2 ;;
-esac
+rust_target=$(uefi_rust_target "$arch")
 out=build/demo/$arch
 mkdir -p "$out"
 

@@ -41,14 +41,7 @@ library_size() {
 
 run_arch() {
     local arch=$1 rust_target
-    case $arch in
-        x64) rust_target=x86_64-unknown-uefi ;;
-        aa64) rust_target=aarch64-unknown-uefi ;;
-        *)
-            upa_log "firmware-test: ARCH must be x64, aa64 or all, not '$arch'"
-            return 2
-            ;;
-    esac
+    rust_target=$(uefi_rust_target "$arch") || return 2
     local out=build/uefi/$arch lib
     local log=$out/test_app.log efi=$out/test_app.efi map=$out/test_app.map
 

@@ -267,6 +267,15 @@ boot_and_check() {
     upa_log "${name}[$arch]: passed"
 }
 
+# uefi_rust_target ARCH: the Rust target of a UEFI app for ARCH (x64|aa64).
+uefi_rust_target() {
+    case $1 in
+        x64) echo x86_64-unknown-uefi ;;
+        aa64) echo aarch64-unknown-uefi ;;
+        *) upa_log "ARCH must be x64, aa64 or all, not '$1'"; return 2 ;;
+    esac
+}
+
 # for_arches FUNCTION ARCH: runs FUNCTION for ARCH, or for x64 then aa64 when ARCH is "all"
 # (both run; fails if either failed).
 for_arches() {

@@ -55,14 +55,7 @@ code_size() {
 
 run_arch() {
     local arch=$1 rust_target
-    case $arch in
-        x64) rust_target=x86_64-unknown-uefi ;;
-        aa64) rust_target=aarch64-unknown-uefi ;;
-        *)
-            upa_log "rust-firmware-test: ARCH must be x64, aa64 or all, not '$arch'"
-            return 2
-            ;;
-    esac
+    rust_target=$(uefi_rust_target "$arch") || return 2
     local out=build/uefi/$arch
     local efi=$out/rust_uefi_test.efi log=$out/rust_uefi_test.log
     mkdir -p "$out"
