@@ -3,13 +3,14 @@
 //!
 //! EDK2 returns pool pointers at 24 mod 128 (pool heads sit at multiples of 128). Knowing that, a
 //! 64-byte block at alignment 32 needs only `64 + 8` bytes: the header fills 24..32 and the data
-//! starts at 32. A prediction that turns out wrong costs one extra AllocatePool/FreePool pair and
-//! clears at least one agreed bit, so the library mispredicts at most once per learned bit
-//! (9 times per boot) on any firmware.
+//! starts at 32. Bits in which pool pointers differ only cost their worst case (EDK2's bit 7:
+//! 232 bytes at alignment 256 instead of 256). A prediction that turns out wrong costs one extra
+//! AllocatePool/FreePool pair and clears at least one agreed bit, so the library mispredicts at
+//! most once per learned bit (8 times per boot) on any firmware.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::limits::{HEADER_SIZE, MAX_POOL_PATH_ALIGN, POOL_ALIGN, align_up};
+use crate::limits::{HEADER_SIZE, MAX_POOL_PATH_ALIGN, POOL_ALIGN};
 
 /// Address bits learned: those below the largest pool-path alignment, above the 8 the UEFI spec
 /// guarantees.
@@ -45,18 +46,25 @@ pub(crate) fn observe(address: usize) {
     }
 }
 
-/// Bytes to request beyond the size for a block of `align` (a power of two, 8..=2048): the
-/// smallest padding that fits the header and the alignment if the next pool pointer follows the
-/// pattern seen so far, else `align`, which always fits. Never more than `align`.
+/// Bytes to request beyond the size for a block of `align` (a power of two, 8..=2048), enough
+/// for the header and the alignment whatever the next pool pointer's unknown bits turn out to be,
+/// if it agrees with the pointers seen so far on the bits they all shared. Never more than
+/// `align`; exactly what is needed when every bit below `align` is known.
 #[inline]
 pub(crate) fn padding(align: usize) -> usize {
-    let needed = (align - 1) & LEARNED_BITS;
     let first = FIRST.load(Ordering::Relaxed);
-    if first == NOTHING_SEEN || AGREED.load(Ordering::Relaxed) & needed != needed {
+    if first == NOTHING_SEEN {
         return align.max(HEADER_SIZE);
     }
-    let residue = first & (align - 1);
-    align_up(residue + HEADER_SIZE, align) - residue
+    // A pool pointer p at residue m = p mod align (a multiple of 8) needs align - m bytes before
+    // the next aligned address, or all of align when m = 0; the most is needed at the lowest
+    // residue consistent with the known bits: the unknown ones 0.
+    let lowest = first & AGREED.load(Ordering::Relaxed) & (align - 1);
+    if lowest == 0 {
+        align.max(HEADER_SIZE)
+    } else {
+        align - lowest
+    }
 }
 
 #[cfg(test)]
@@ -75,10 +83,14 @@ mod tests {
             [padding(16), padding(32), padding(64), padding(128)],
             [8, 8, 40, 104]
         );
-        assert_eq!(padding(256), 256, "bit 7 differs between pool pointers");
+        assert_eq!(
+            padding(256),
+            232,
+            "bit 7 differs: 24 or 152 mod 256, at most 232 needed"
+        );
         observe(0x3000 + 8);
         assert_eq!(padding(16), 8, "bit 3 still agrees");
-        assert_eq!(padding(32), 32, "bit 4 no longer does");
+        assert_eq!(padding(32), 24, "bit 4 no longer does: 8 or 24 mod 32");
         forget();
         observe(0);
         assert_eq!(
