@@ -11,9 +11,6 @@
 #define ARCH_NAME "AArch64"
 #endif
 
-EFI_HANDLE gImage;
-EFI_SYSTEM_TABLE *gST;
-EFI_BOOT_SERVICES *gBS;
 
 /* DxeCore's pool (MdeModulePkg Pool.c): 40 bytes of head and tail, the request rounded to 8, the
    smallest bin that fits, whole pages above the largest bin. */
@@ -142,10 +139,7 @@ static void live_stats(void) {
 }
 
 EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable) {
-  gImage = ImageHandle;
-  gST = SystemTable;
-  gBS = SystemTable->BootServices;
-  gBS->SetWatchdogTimer(0, 0, 0, NULL);
+  app_start(ImageHandle, SystemTable);
   say("");
   say("uefi-pool-alloc demo (%s)", ARCH_NAME);
   EFI_STATUS status = pool_init(ImageHandle, SystemTable, POOL_MEMORY_TYPE_DEFAULT);

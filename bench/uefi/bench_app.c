@@ -37,9 +37,6 @@
 
 #include "util.h"
 
-EFI_HANDLE gImage;
-EFI_SYSTEM_TABLE *gST;
-EFI_BOOT_SERVICES *gBS;
 
 typedef unsigned long long ull;
 
@@ -773,11 +770,7 @@ typedef struct {
 } WORKLOAD;
 
 EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable) {
-  gImage = ImageHandle;
-  gST = SystemTable;
-  gBS = SystemTable->BootServices;
-  gBS->SetWatchdogTimer(0, 0, 0, NULL);
-  timer_init(gBS);
+  app_start(ImageHandle, SystemTable);
 
   say("");
   say("bench meta arch=%s order=%u seed=0x%llx mem_type=%u w1_reps=%u w2_reps=%u w3_reps=%u w6_reps=%u "

@@ -15,9 +15,6 @@
 
 #include "util.h"
 
-EFI_HANDLE gImage;
-EFI_SYSTEM_TABLE *gST;
-EFI_BOOT_SERVICES *gBS;
 
 #define MAX_SIZE ((UINTN)POOL_MAX_SIZE)
 #define MAX_ALIGN ((UINTN)POOL_MAX_ALIGN)
@@ -1122,11 +1119,7 @@ typedef struct {
 } PHASE;
 
 EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable) {
-  gImage = ImageHandle;
-  gST = SystemTable;
-  gBS = SystemTable->BootServices;
-  gBS->SetWatchdogTimer(0, 0, 0, NULL);
-  timer_init(gBS);
+  app_start(ImageHandle, SystemTable);
 
   say("");
   say("uefi-pool-alloc firmware test, %s", ARCH_NAME);

@@ -4,6 +4,18 @@
 
 #include "util.h"
 
+EFI_HANDLE gImage;
+EFI_SYSTEM_TABLE *gST;
+EFI_BOOT_SERVICES *gBS;
+
+void app_start(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable) {
+  gImage = ImageHandle;
+  gST = SystemTable;
+  gBS = SystemTable->BootServices;
+  gBS->SetWatchdogTimer(0, 0, 0, NULL);
+  timer_init(gBS);
+}
+
 /* ---- Memory map ------------------------------------------------------------------------- */
 
 /* Static, so that reading the map never allocates: OVMF's map has ~100 descriptors of 48 B. */

@@ -12,6 +12,10 @@ extern EFI_HANDLE gImage;
 extern EFI_SYSTEM_TABLE *gST;
 extern EFI_BOOT_SERVICES *gBS;
 
+/* Every app's first call: records the image, its system table and boot services in the globals
+   above, disables the watchdog and calibrates the timer. */
+void app_start(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable);
+
 #define KiB ((UINTN)1024)
 #define MiB (1024 * KiB)
 
