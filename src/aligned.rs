@@ -257,7 +257,8 @@ unsafe fn resize_pool_block(ptr: *mut u8, block: Block, size: usize) -> bool {
 
 /// The pool-path block at `ptr`, if `ptr` is one.
 unsafe fn find_pool_block(ptr: *mut u8) -> Option<Block> {
-    if ptr.addr() % POOL_ALIGN != 0 {
+    // Page 0 holds no pool block, and is unmapped where firmware detects NULL dereferences.
+    if ptr.addr() % POOL_ALIGN != 0 || ptr.addr() < PAGE_SIZE {
         return None;
     }
     // SAFETY: 8-aligned, and the caller vouches for the 8 bytes below.

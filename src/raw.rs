@@ -74,7 +74,8 @@ pub(crate) unsafe fn free(ptr: *mut u8, other_paths: OtherPaths) -> Status {
 /// Whether `ptr` is misaligned for pool or belongs to the aligned or page path. Below a
 /// page-aligned pointer may lie a guard page, so only the registry is asked there.
 unsafe fn belongs_to_another_path(services: Services, ptr: *mut u8) -> bool {
-    if ptr.addr() % POOL_ALIGN != 0 {
+    // Page 0 holds no pool block, and is unmapped where firmware detects NULL dereferences.
+    if ptr.addr() % POOL_ALIGN != 0 || ptr.addr() < PAGE_SIZE {
         return true;
     }
     if ptr.addr() % PAGE_SIZE == 0 {

@@ -250,7 +250,15 @@ impl Table {
             self.capacity * 2
         };
         let bytes = capacity * size_of::<Slot>();
-        let Some(memory) = services.allocate_pool(bytes) else {
+        // From a page on, whole pages: a pool block of n pages costs n + 1 with EDK2's header.
+        let memory = if bytes >= PAGE_SIZE {
+            services
+                .allocate_pages(bytes / PAGE_SIZE)
+                .map(ptr::with_exposed_provenance_mut)
+        } else {
+            services.allocate_pool(bytes)
+        };
+        let Some(memory) = memory else {
             return false;
         };
         let old = Table {
@@ -260,7 +268,7 @@ impl Table {
         };
         self.slots = memory.cast();
         self.capacity = capacity;
-        // SAFETY: `memory` holds `bytes` bytes, 8-aligned as every pool block.
+        // SAFETY: `memory` holds `bytes` bytes, at least 8-aligned.
         unsafe { ptr::write_bytes(memory, 0, bytes) };
         for index in 0..old.capacity {
             let slot = old.slot(index);
@@ -293,7 +301,10 @@ impl Table {
     }
 
     fn free(self, services: Services) {
-        if !self.slots.is_null() {
+        let bytes = self.bytes();
+        if bytes >= PAGE_SIZE {
+            let _ = services.free_pages(self.slots.addr(), bytes / PAGE_SIZE);
+        } else if !self.slots.is_null() {
             let _ = services.free_pool(self.slots.cast());
         }
     }

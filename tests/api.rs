@@ -470,5 +470,32 @@ fn page_aligned_foreign_pointers_are_refused_without_reading_below_them() {
     );
     assert_eq!(stats().invalid_calls - before, 2);
     drop(unsafe { Box::from_raw(page.cast::<Page>()) });
+    // Nor in page 0, unmapped where firmware catches NULL dereferences.
+    for address in [8, 16, 4088] {
+        let low = core::ptr::without_provenance_mut::<u8>(address);
+        assert_eq!(free(low), INVALID_PARAMETER);
+        assert_eq!(unsafe { pool_raw_free(low.cast()) }, INVALID_PARAMETER);
+        assert_eq!(usable(low), 0);
+        assert!(realloc(low, 1).is_null());
+    }
     fw.assert_clean();
+}
+
+#[test]
+fn the_registry_grows_into_whole_pages_and_goes_away() {
+    let fw = Booted::edk2();
+    let blocks: Vec<_> = (0..150).map(|_| alloc(1, 4096)).collect();
+    assert!(blocks.iter().all(|b| !b.is_null()));
+    assert_eq!(
+        stats().bookkeeping_bytes,
+        256 * 16,
+        "256 slots: one page, from AllocatePages"
+    );
+    assert_eq!(fw.sim.live_pages(), 150 + 1);
+    for &block in blocks.iter().rev() {
+        assert_eq!(free(block), SUCCESS);
+    }
+    assert_eq!(stats().bookkeeping_bytes, 0);
+    fw.assert_clean();
+    fw.assert_no_leaks();
 }
