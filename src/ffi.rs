@@ -8,7 +8,8 @@
 //!
 //! Functions taking a block pointer read the 8 bytes below it to validate it: pass NULL, a
 //! pointer this library returned, or at least a pointer into readable memory with 8 readable
-//! bytes below it (any pool or stack address is).
+//! bytes below it (any pool or stack address is). Page-aligned pointers and pointers into page 0
+//! are checked without reading memory.
 // C names, and the pointer contract above stands for every function's `# Safety` section.
 #![allow(non_camel_case_types, non_snake_case, clippy::missing_safety_doc)]
 // Doxygen's `@param[in]` is not a rustdoc link.
