@@ -27,6 +27,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$repo/scripts/lib.sh"
 release=${1:-$repo/build/release}
 : "${LLVM_SUFFIX:=-19}"
 : "${CLANG:=clang-19}"
@@ -43,7 +45,7 @@ PREFIX=__uefi_pool_alloc_
 
 header=$release/include/uefi_pool_alloc.h
 [ -r "$header" ] || header=$repo/include/uefi_pool_alloc.h
-mapfile -t API < <(grep -oE '^pool_[A-Za-z0-9_]+ \(' "$header" | sed 's/ ($//' | sort -u)
+mapfile -t API < <(api_functions "$header")
 if [ "${#API[@]}" -eq 0 ]; then
     echo "check-symbols: no pool_* function declared in $header" >&2
     exit 2

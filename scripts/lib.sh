@@ -38,15 +38,15 @@ boot_efi() {
     shift 3
     [ "$#" -gt 0 ] && shift
     local qemu bootname code vars
-    local -a machine
+    local -a qemu_machine
     case $arch in
         x64)
             qemu=$QEMU_X64 bootname=BOOTX64.EFI code=$OVMF_CODE vars=$OVMF_VARS
-            machine=(-machine q35 -m 256M -device "ide-hd,drive=esp,bootindex=0")
+            qemu_machine=(-machine q35 -m 256M -device "ide-hd,drive=esp,bootindex=0")
             ;;
         aa64)
             qemu=$QEMU_AA64 bootname=BOOTAA64.EFI code=$AAVMF_CODE vars=$AAVMF_VARS
-            machine=(-machine virt -cpu cortex-a57 -m 256M
+            qemu_machine=(-machine virt -cpu cortex-a57 -m 256M
                      -device "virtio-blk-pci,drive=esp,bootindex=0")
             ;;
         *) upa_log "boot_efi: ARCH must be x64 or aa64, not '$arch'"; return 2 ;;
@@ -66,7 +66,7 @@ boot_efi() {
 
     # splash-time=0: AAVMF otherwise idles ~5 s before booting. -nodefaults: no NIC/VGA, so no
     # PXE attempts and ConOut goes to the serial port only.
-    timeout -k 5 "$timeout_s" "$qemu" "${machine[@]}" \
+    timeout -k 5 "$timeout_s" "$qemu" "${qemu_machine[@]}" \
         -drive "if=pflash,format=raw,unit=0,readonly=on,file=$code" \
         -drive "if=pflash,format=raw,unit=1,file=$tmp/vars.fd" \
         -drive "if=none,id=esp,format=raw,file=fat:rw:$tmp/esp" \
@@ -287,4 +287,10 @@ for_arches() {
     "$function" x64 || status=1
     "$function" aa64 || status=1
     return "$status"
+}
+
+# api_functions HEADER: the library's API, one name a line: every pool_* function the generated
+# header declares (EDK2 layout: the name starts its line, followed by " (").
+api_functions() {
+    grep -oE '^pool_[A-Za-z0-9_]+ \(' "$1" | sed 's/ ($//' | sort -u
 }

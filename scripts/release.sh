@@ -37,6 +37,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$repo/scripts/lib.sh"
 cd "$repo"
 
 : "${RELEASE_DIR:=build/release}"
@@ -73,7 +75,7 @@ trap 'rm -rf "$work"' EXIT
 log "regenerating $HEADER"
 cargo build --quiet --lib -p uefi-pool-alloc
 # The header declares functions EDK2 style: the name starts a line, followed by " (".
-mapfile -t API < <(grep -oE '^pool_[A-Za-z0-9_]+ \(' "$HEADER" | sed 's/ ($//' | sort -u)
+mapfile -t API < <(api_functions "$HEADER")
 [ "${#API[@]}" -gt 0 ] || die "no pool_* function found in $HEADER"
 log "API (${#API[@]} functions): ${API[*]}"
 printf '%s\n' "${API[@]}" > "$work/api.txt"
