@@ -41,7 +41,7 @@ mod header {
             .generate()
             .expect("cbindgen failed on src/ffi.rs")
             .write(&mut header);
-        let header = edk2_style(&String::from_utf8(header).unwrap());
+        let header = edk2_style(&String::from_utf8(header).unwrap(), &constant_types(&copy));
         let target = root.join("include/uefi_pool_alloc.h");
         if fs::read(&target).ok().as_deref() != Some(header.as_bytes()) {
             fs::write(&target, header).unwrap();
@@ -49,14 +49,18 @@ mod header {
     }
 
     /// Lays cbindgen's output out as EDK2's MdePkg headers are: `/** … **/` comment blocks
-    /// without leading stars, prototypes with the return type, `EFIAPI` and the name on their own
-    /// lines and each parameter marked `IN`/`OUT` as its `@param[in]`/`@param[out]` says, and
-    /// EDK2's `UINT64` for `uint64_t` (EDK2 has no `<stdint.h>`).
-    fn edk2_style(generated: &str) -> String {
+    /// without leading stars, prototypes and function pointer types with the return type,
+    /// `EFIAPI` and the name on their own lines and each parameter marked `IN`/`OUT` as its
+    /// `@param[in]`/`@param[out]` says, integer macros of the Rust constant's type, and EDK2's
+    /// `UINT64`, `CONST CHAR8` and `VOID` for C's (EDK2 has no `<stdint.h>`).
+    fn edk2_style(generated: &str, constants: &[(String, String)]) -> String {
         let mut out = String::new();
         let mut directions: Vec<(String, &str)> = Vec::new();
         let mut in_doc = false;
-        for line in generated.replace("uint64_t", "UINT64").lines() {
+        let generated = generated
+            .replace("uint64_t", "UINT64")
+            .replace("const char", "CONST CHAR8");
+        for line in generated.lines() {
             if line == "  /**" || line == "   */" {
                 // A struct field's block: EDK2 writes those as `///` lines.
             } else if let Some(text) = line.strip_prefix("   * ") {
@@ -92,6 +96,17 @@ mod header {
                 ));
             } else if let Some(prototype) = line.strip_prefix("EFIAPI ") {
                 out.push_str(&prototype_lines(prototype, &directions));
+            } else if let Some(function_type) = line
+                .strip_prefix("typedef ")
+                .filter(|declaration| declaration.contains(" (*"))
+            {
+                out.push_str(&function_type_lines(function_type, &directions));
+            } else if let Some((name, value)) = line
+                .strip_prefix("#define ")
+                .and_then(|definition| definition.split_once(' '))
+                .filter(|(_, value)| value.bytes().all(|byte| byte.is_ascii_digit()))
+            {
+                out.push_str(&typed_macro(name, value, constants));
             } else {
                 out.push_str(line);
                 out.push('\n');
@@ -106,6 +121,33 @@ mod header {
         let name_start = head.rfind([' ', '*']).unwrap() + 1;
         let (return_type, name) = head.split_at(name_start);
         let mut text = format!("{}\nEFIAPI\n{name} (\n", return_type.trim_end());
+        text.push_str(&parameter_lines(name, params, directions));
+        text
+    }
+
+    /// `RET (*NAME)(T a, U *b);` (cbindgen's function pointer type, after `typedef `) as EDK2
+    /// writes a function pointer type, with `EFIAPI`.
+    fn function_type_lines(function_type: &str, directions: &[(String, &str)]) -> String {
+        let (return_type, rest) = function_type.split_once(" (*").unwrap();
+        let (name, params) = rest.split_once(")(").unwrap();
+        let return_type = if return_type == "void" {
+            "VOID"
+        } else {
+            return_type
+        };
+        let mut text = format!("typedef\n{return_type}\n(EFIAPI *{name})(\n");
+        text.push_str(&parameter_lines(
+            name,
+            params.trim_end_matches(");"),
+            directions,
+        ));
+        text
+    }
+
+    /// The parameter lines and closing `);` of a prototype or function type, one parameter a
+    /// line, marked with its documented direction.
+    fn parameter_lines(name: &str, params: &str, directions: &[(String, &str)]) -> String {
+        let mut text = String::new();
         if params == "void" {
             text.push_str("  VOID\n");
         }
@@ -133,6 +175,56 @@ mod header {
         }
         text.push_str("  );\n");
         text
+    }
+
+    /// `NAME VALUE` of an integer constant, typed as the Rust constant is (EDK2 builds with
+    /// `-Werror`, where arithmetic on a plain `int` literal can overflow): `U`/`ULL` suffixes,
+    /// and `(UINTN)` for `usize`.
+    fn typed_macro(name: &str, value: &str, constants: &[(String, String)]) -> String {
+        let value: u64 = value.parse().unwrap();
+        let rust_type = &constants
+            .iter()
+            .find(|(constant, _)| constant == name)
+            .unwrap_or_else(|| panic!("#define {name}: no `pub const {name}` found"))
+            .1;
+        let digits = if value < 4096 {
+            value.to_string()
+        } else {
+            format!("0x{value:X}")
+        };
+        let suffix = if value > u64::from(u32::MAX) {
+            "ULL"
+        } else {
+            "U"
+        };
+        match rust_type.as_str() {
+            "u32" | "u64" => format!("#define {name} {digits}{suffix}\n"),
+            "usize" => format!("#define {name} ((UINTN){digits}{suffix})\n"),
+            other => panic!("#define {name}: constants of type {other} have no C form here"),
+        }
+    }
+
+    /// `(NAME, TYPE)` of every `pub const NAME: TYPE = …;` in the crate's sources under `dir`.
+    fn constant_types(dir: &Path) -> Vec<(String, String)> {
+        let mut constants = Vec::new();
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                constants.extend(constant_types(&path));
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                for line in fs::read_to_string(&path).unwrap().lines() {
+                    let Some(declaration) = line.trim_start().strip_prefix("pub const ") else {
+                        continue;
+                    };
+                    if let Some((name, rest)) = declaration.split_once(':')
+                        && let Some((rust_type, _)) = rest.split_once('=')
+                    {
+                        constants.push((name.trim().to_string(), rust_type.trim().to_string()));
+                    }
+                }
+            }
+        }
+        constants
     }
 
     fn copy_tree(from: &Path, to: &Path) {

@@ -13,16 +13,16 @@ use crate::limits::{
     POOL_DEFAULT_ALIGN, POOL_MAX_ALIGN, POOL_MAX_SIZE, align_up,
 };
 use crate::pages::{self, Found, Resize};
+use crate::refusal::{self, Caller};
 use crate::{residue, stats};
 
 /// A block of `size` bytes aligned to `align`, or NULL. See `pool_aligned_alloc`.
-pub(crate) fn alloc(size: usize, align: usize) -> *mut u8 {
+pub(crate) fn alloc(size: usize, align: usize, caller: Caller) -> *mut u8 {
     let Ok(services) = firmware::services() else {
         return ptr::null_mut();
     };
     if !align.is_power_of_two() || align > POOL_MAX_ALIGN || size > POOL_MAX_SIZE {
-        stats::invalid();
-        return ptr::null_mut();
+        return rejected(ptr::null_mut(), caller, ptr::null_mut());
     }
     if align > MAX_POOL_PATH_ALIGN || size > MAX_POOL_PATH_SIZE {
         return pages::alloc(services, size, align);
@@ -89,14 +89,14 @@ fn place(services: Services, size: usize, align: usize, padding: usize) -> Place
 }
 
 /// `count * size` zeroed bytes aligned to `align`, or NULL. See `pool_aligned_calloc`.
-pub(crate) fn alloc_zeroed(count: usize, size: usize, align: usize) -> *mut u8 {
+pub(crate) fn alloc_zeroed(count: usize, size: usize, align: usize, caller: Caller) -> *mut u8 {
     let Some(bytes) = count.checked_mul(size) else {
         if firmware::services().is_ok() {
-            stats::invalid();
+            refusal::invalid_call(caller, ptr::null_mut());
         }
         return ptr::null_mut();
     };
-    let ptr = alloc(bytes, align);
+    let ptr = alloc(bytes, align, caller);
     if !ptr.is_null() {
         // SAFETY: the block holds `bytes` bytes.
         unsafe { ptr::write_bytes(ptr, 0, bytes) };
@@ -108,7 +108,7 @@ pub(crate) fn alloc_zeroed(count: usize, size: usize, align: usize) -> *mut u8 {
 ///
 /// # Safety
 /// `ptr` is NULL or points into readable memory with 8 readable bytes below it.
-pub(crate) unsafe fn free(ptr: *mut u8) -> Status {
+pub(crate) unsafe fn free(ptr: *mut u8, caller: Caller) -> Status {
     if ptr.is_null() {
         return Status::SUCCESS;
     }
@@ -120,7 +120,7 @@ pub(crate) unsafe fn free(ptr: *mut u8) -> Status {
         match pages::free(services, ptr) {
             Found::Pages(status) => return status,
             Found::PoolBlock => {}
-            Found::Nothing => return rejected(Status::INVALID_PARAMETER),
+            Found::Nothing => return rejected(Status::INVALID_PARAMETER, caller, ptr),
         }
     }
     // SAFETY: the caller's contract.
@@ -133,7 +133,7 @@ pub(crate) unsafe fn free(ptr: *mut u8) -> Status {
             }
             status
         }
-        _ => rejected(Status::INVALID_PARAMETER),
+        _ => rejected(Status::INVALID_PARAMETER, caller, ptr),
     }
 }
 
@@ -141,48 +141,54 @@ pub(crate) unsafe fn free(ptr: *mut u8) -> Status {
 ///
 /// # Safety
 /// `ptr` is NULL or points into readable memory with 8 readable bytes below it.
-pub(crate) unsafe fn realloc(ptr: *mut u8, size: usize) -> *mut u8 {
+pub(crate) unsafe fn realloc(ptr: *mut u8, size: usize, caller: Caller) -> *mut u8 {
     if ptr.is_null() {
-        return alloc(size, POOL_DEFAULT_ALIGN);
+        return alloc(size, POOL_DEFAULT_ALIGN, caller);
     }
     let Ok(services) = firmware::services() else {
         return ptr::null_mut();
     };
     if size > POOL_MAX_SIZE {
-        return rejected(ptr::null_mut());
+        return rejected(ptr::null_mut(), caller, ptr);
     }
     if is_page_aligned(ptr) {
         match pages::resize(services, ptr, size, None) {
             Found::Pages(Resize::Done) => return ptr,
             // SAFETY: `ptr` is a live page-path block of `block.size` bytes.
             Found::Pages(Resize::Kept(block)) => {
-                return unsafe { moved(ptr, block.size, block.align, size) };
+                return unsafe { moved(ptr, block.size, block.align, size, caller) };
             }
             Found::PoolBlock => {}
-            Found::Nothing => return rejected(ptr::null_mut()),
+            Found::Nothing => return rejected(ptr::null_mut(), caller, ptr),
         }
     }
     // SAFETY: the caller's contract.
     let Some(block) = (unsafe { find_pool_block(ptr) }) else {
-        return rejected(ptr::null_mut());
+        return rejected(ptr::null_mut(), caller, ptr);
     };
     // SAFETY: `block` was just read from `ptr`.
-    if size <= block.capacity() && unsafe { resize_pool_block(ptr, block, size) } {
+    if size <= block.capacity() && unsafe { resize_pool_block(ptr, block, size, caller) } {
         return ptr;
     }
     // SAFETY: `ptr` is a live pool-path block of `block.size` bytes.
-    unsafe { moved(ptr, block.size, block.align, size) }
+    unsafe { moved(ptr, block.size, block.align, size, caller) }
 }
 
 /// Moves a live block to a new one of `size` bytes and the same alignment; NULL (and the old
 /// block intact) if there is no memory.
-unsafe fn moved(ptr: *mut u8, old_size: usize, align: usize, size: usize) -> *mut u8 {
-    let new = alloc(size, align);
+unsafe fn moved(
+    ptr: *mut u8,
+    old_size: usize,
+    align: usize,
+    size: usize,
+    caller: Caller,
+) -> *mut u8 {
+    let new = alloc(size, align, caller);
     if !new.is_null() {
         // SAFETY: both blocks are live and distinct; each holds the bytes copied.
         unsafe {
             ptr::copy_nonoverlapping(ptr, new, old_size.min(size));
-            let _ = free(ptr);
+            let _ = free(ptr, caller);
         }
     }
     new
@@ -193,7 +199,12 @@ unsafe fn moved(ptr: *mut u8, old_size: usize, align: usize, size: usize) -> *mu
 ///
 /// # Safety
 /// `ptr` is NULL or points into readable memory with 8 readable bytes below it.
-pub(crate) unsafe fn shrink(ptr: *mut u8, old_size: usize, new_size: usize) -> bool {
+pub(crate) unsafe fn shrink(
+    ptr: *mut u8,
+    old_size: usize,
+    new_size: usize,
+    caller: Caller,
+) -> bool {
     let Ok(services) = firmware::services() else {
         return false;
     };
@@ -211,7 +222,9 @@ pub(crate) unsafe fn shrink(ptr: *mut u8, old_size: usize, new_size: usize) -> b
     // SAFETY: the caller's contract.
     match unsafe { find_pool_block(ptr) } {
         // SAFETY: `block` was just read from `ptr`.
-        Some(block) => block.size == old_size && unsafe { resize_pool_block(ptr, block, new_size) },
+        Some(block) => {
+            block.size == old_size && unsafe { resize_pool_block(ptr, block, new_size, caller) }
+        }
         None => true,
     }
 }
@@ -239,13 +252,13 @@ pub(crate) unsafe fn usable_size(ptr: *mut u8) -> usize {
 }
 
 /// Rewrites the header for `size` (within the block's capacity and the header's range).
-unsafe fn resize_pool_block(ptr: *mut u8, block: Block, size: usize) -> bool {
+unsafe fn resize_pool_block(ptr: *mut u8, block: Block, size: usize, caller: Caller) -> bool {
     if size > MAX_POOL_PATH_SIZE {
         return false;
     }
     // SAFETY: the caller read `block` from `ptr`.
     if !unsafe { block::replace(ptr, block, block.resized(size)) } {
-        return rejected(false);
+        return rejected(false, caller, ptr);
     }
     if size >= block.size {
         stats::grew(size - block.size);
@@ -269,9 +282,8 @@ fn is_page_aligned(ptr: *mut u8) -> bool {
     ptr.addr() % PAGE_SIZE == 0
 }
 
-/// Counts a call refused for its arguments and returns `result`.
-#[cold]
-fn rejected<T>(result: T) -> T {
-    stats::invalid();
+/// Reports a call refused for its arguments and returns `result`.
+fn rejected<T>(result: T, caller: Caller, ptr: *mut u8) -> T {
+    refusal::invalid_call(caller, ptr);
     result
 }

@@ -15,8 +15,9 @@
 // Doxygen's `@param[in]` is not a rustdoc link.
 #![allow(rustdoc::broken_intra_doc_links)]
 
-use core::ffi::c_void;
+use core::ffi::{c_char, c_void};
 
+use crate::refusal::{self, Caller};
 use crate::stats::{self, PoolStats};
 use crate::{aligned, firmware, raw};
 
@@ -91,7 +92,7 @@ pub extern "efiapi" fn pool_fini() -> EFI_STATUS {
 ///          have ended.
 #[unsafe(no_mangle)]
 pub extern "efiapi" fn pool_aligned_alloc(Size: UINTN, Align: UINTN) -> *mut VOID {
-    aligned::alloc(Size, Align).cast()
+    aligned::alloc(Size, Align, Caller::ALIGNED_ALLOC).cast()
 }
 
 /// Allocates Count * Size zeroed bytes aligned to Align.
@@ -104,7 +105,7 @@ pub extern "efiapi" fn pool_aligned_alloc(Size: UINTN, Align: UINTN) -> *mut VOI
 ///          overflows and in every case pool_aligned_alloc returns NULL.
 #[unsafe(no_mangle)]
 pub extern "efiapi" fn pool_aligned_calloc(Count: UINTN, Size: UINTN, Align: UINTN) -> *mut VOID {
-    aligned::alloc_zeroed(Count, Size, Align).cast()
+    aligned::alloc_zeroed(Count, Size, Align, Caller::ALIGNED_CALLOC).cast()
 }
 
 /// Resizes a block of pool_aligned_alloc without being told its old size, keeping its alignment.
@@ -122,7 +123,7 @@ pub extern "efiapi" fn pool_aligned_calloc(Count: UINTN, Size: UINTN, Align: UIN
 #[unsafe(no_mangle)]
 pub unsafe extern "efiapi" fn pool_aligned_realloc(Ptr: *mut VOID, NewSize: UINTN) -> *mut VOID {
     // SAFETY: the header's contract on block pointers.
-    unsafe { aligned::realloc(Ptr.cast(), NewSize) }.cast()
+    unsafe { aligned::realloc(Ptr.cast(), NewSize, Caller::ALIGNED_REALLOC) }.cast()
 }
 
 /// Frees a block of pool_aligned_alloc, pool_aligned_calloc or pool_aligned_realloc. The block's
@@ -138,7 +139,7 @@ pub unsafe extern "efiapi" fn pool_aligned_realloc(Ptr: *mut VOID, NewSize: UINT
 #[unsafe(no_mangle)]
 pub unsafe extern "efiapi" fn pool_aligned_free(Ptr: *mut VOID) -> EFI_STATUS {
     // SAFETY: the header's contract on block pointers.
-    unsafe { aligned::free(Ptr.cast()) }.0
+    unsafe { aligned::free(Ptr.cast(), Caller::ALIGNED_FREE) }.0
 }
 
 /// Allocates Size bytes with AllocatePool and nothing else: no header, no overhead, the 8-byte
@@ -150,7 +151,7 @@ pub unsafe extern "efiapi" fn pool_aligned_free(Ptr: *mut VOID) -> EFI_STATUS {
 /// @return  The block, to be released with pool_raw_free (or FreePool); NULL on failure.
 #[unsafe(no_mangle)]
 pub extern "efiapi" fn pool_raw_alloc(Size: UINTN) -> *mut VOID {
-    raw::alloc(Size).cast()
+    raw::alloc(Size, Caller::RAW_ALLOC).cast()
 }
 
 /// Frees a block of pool_raw_alloc (or any AllocatePool block) with FreePool. Blocks of the aligned
@@ -167,7 +168,7 @@ pub extern "efiapi" fn pool_raw_alloc(Size: UINTN) -> *mut VOID {
 #[unsafe(no_mangle)]
 pub unsafe extern "efiapi" fn pool_raw_free(Ptr: *mut VOID) -> EFI_STATUS {
     // SAFETY: the header's contract on block pointers.
-    unsafe { raw::free(Ptr.cast(), raw::OtherPaths::Refuse) }.0
+    unsafe { raw::free(Ptr.cast(), raw::OtherPaths::Refuse, Caller::RAW_FREE) }.0
 }
 
 /// Shrinks a block in place, for blocks of both the aligned and the raw allocator: shrinking or
@@ -189,7 +190,7 @@ pub unsafe extern "efiapi" fn pool_shrink(
     NewSize: UINTN,
 ) -> BOOLEAN {
     // SAFETY: the header's contract on block pointers.
-    unsafe { aligned::shrink(Ptr.cast(), OldSize, NewSize) }.into()
+    unsafe { aligned::shrink(Ptr.cast(), OldSize, NewSize, Caller::SHRINK) }.into()
 }
 
 /// pool_shrink returning a pointer: the block cannot move, so this is Ptr when pool_shrink would
@@ -207,7 +208,7 @@ pub unsafe extern "efiapi" fn pool_remap(
     NewSize: UINTN,
 ) -> *mut VOID {
     // SAFETY: the header's contract on block pointers.
-    if unsafe { aligned::shrink(Ptr.cast(), OldSize, NewSize) } {
+    if unsafe { aligned::shrink(Ptr.cast(), OldSize, NewSize, Caller::SHRINK) } {
         Ptr
     } else {
         core::ptr::null_mut()
@@ -236,10 +237,36 @@ pub unsafe extern "efiapi" fn pool_usable_size(Ptr: *mut VOID) -> UINTN {
 #[unsafe(no_mangle)]
 pub unsafe extern "efiapi" fn pool_stats(Stats: *mut PoolStats) -> EFI_STATUS {
     if Stats.is_null() {
-        stats::invalid();
+        refusal::invalid_call(Caller::STATS, core::ptr::null_mut());
         return uefi_raw::Status::INVALID_PARAMETER.0;
     }
     // SAFETY: the caller passes a writable POOL_STATS.
     unsafe { Stats.write(stats::snapshot()) };
     uefi_raw::Status::SUCCESS.0
+}
+
+/// A function the library calls for every call it refuses for its arguments (those
+/// POOL_STATS.InvalidCalls counts): a pointer that is not a live block of the function it was
+/// given to, a size or alignment out of range, a NULL Stats. Runs at the caller's TPL (up to
+/// TPL_NOTIFY) before the refused call returns, and may call the library.
+///
+/// @param[in] Function  The name of the public function refused, e.g. "pool_aligned_free"
+///                      ("PoolAllocator::dealloc" and the like for Rust's GlobalAlloc).
+/// @param[in] Pointer   The block pointer passed, or NULL for calls without one.
+pub type POOL_INVALID_CALL_HANDLER =
+    Option<unsafe extern "efiapi" fn(Function: *const c_char, Pointer: *mut VOID)>;
+
+/// Registers a function to be told about every call refused for its arguments, so that a bad
+/// free is found where it happens rather than as a leak. The EDK2 library registers one in DEBUG
+/// builds (a DEBUG_ERROR line, then an ASSERT unless PcdUefiPoolAllocAssertOnInvalidCall is
+/// FALSE); RELEASE builds register none. Works at any time, also before pool_init.
+///
+/// @param[in] Handler  The function, or NULL for none.
+///
+/// @return  The function registered before, or NULL.
+#[unsafe(no_mangle)]
+pub extern "efiapi" fn pool_set_invalid_call_handler(
+    Handler: POOL_INVALID_CALL_HANDLER,
+) -> POOL_INVALID_CALL_HANDLER {
+    refusal::set_handler(Handler)
 }

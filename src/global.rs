@@ -11,6 +11,7 @@ use crate::aligned;
 use crate::firmware::{self, POOL_MEMORY_TYPE_DEFAULT};
 use crate::limits::POOL_ALIGN;
 use crate::raw::{self, OtherPaths};
+use crate::refusal::Caller;
 use crate::stats::{self, PoolStats};
 
 /// The library as a Rust global allocator:
@@ -75,22 +76,22 @@ fn takes_raw_path(layout: Layout) -> bool {
 unsafe impl GlobalAlloc for PoolAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if takes_raw_path(layout) {
-            raw::alloc(layout.size())
+            raw::alloc(layout.size(), Caller::RUST_ALLOC)
         } else {
-            aligned::alloc(layout.size(), layout.align())
+            aligned::alloc(layout.size(), layout.align(), Caller::RUST_ALLOC)
         }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if takes_raw_path(layout) {
-            let block = raw::alloc(layout.size());
+            let block = raw::alloc(layout.size(), Caller::RUST_ALLOC);
             if !block.is_null() {
                 // SAFETY: the block holds `layout.size()` bytes.
                 unsafe { ptr::write_bytes(block, 0, layout.size()) };
             }
             block
         } else {
-            aligned::alloc_zeroed(1, layout.size(), layout.align())
+            aligned::alloc_zeroed(1, layout.size(), layout.align(), Caller::RUST_ALLOC)
         }
     }
 
@@ -100,9 +101,9 @@ unsafe impl GlobalAlloc for PoolAllocator {
         // SAFETY: `ptr` is a block of this allocator with this layout.
         let _ = unsafe {
             if takes_raw_path(layout) {
-                raw::free(ptr, OtherPaths::Free)
+                raw::free(ptr, OtherPaths::Free, Caller::RUST_DEALLOC)
             } else {
-                aligned::free(ptr)
+                aligned::free(ptr, Caller::RUST_DEALLOC)
             }
         };
     }
@@ -110,18 +111,18 @@ unsafe impl GlobalAlloc for PoolAllocator {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if !takes_raw_path(layout) {
             // SAFETY: `ptr` is a live aligned block.
-            return unsafe { aligned::realloc(ptr, new_size) };
+            return unsafe { aligned::realloc(ptr, new_size, Caller::RUST_REALLOC) };
         }
         if new_size <= layout.size() {
             // A pool block cannot give memory back in place; it simply keeps its size.
             return ptr;
         }
-        let new = raw::alloc(new_size);
+        let new = raw::alloc(new_size, Caller::RUST_REALLOC);
         if !new.is_null() {
             // SAFETY: both blocks are live and distinct, the old one holds `layout.size()` bytes.
             unsafe {
                 ptr::copy_nonoverlapping(ptr, new, layout.size());
-                let _ = raw::free(ptr, OtherPaths::Free);
+                let _ = raw::free(ptr, OtherPaths::Free, Caller::RUST_REALLOC);
             }
         }
         new

@@ -76,6 +76,7 @@ mod global;
 mod limits;
 mod pages;
 mod raw;
+mod refusal;
 mod registry;
 mod residue;
 mod stats;

@@ -8,17 +8,18 @@ use uefi_raw::Status;
 use crate::firmware::{self, Services};
 use crate::limits::{PAGE_SIZE, POOL_ALIGN, POOL_MAX_SIZE};
 use crate::pages::{self, Found};
+use crate::refusal::{self, Caller};
 use crate::{aligned, block, stats};
 
 /// A pool block of `size` bytes (size 0 asks for 1, so that every firmware returns a unique
 /// block), or NULL. Its bytes do not count as live: a C free cannot say how many they were, and
 /// a block may be freed through either API.
-pub(crate) fn alloc(size: usize) -> *mut u8 {
+pub(crate) fn alloc(size: usize, caller: Caller) -> *mut u8 {
     let Ok(services) = firmware::services() else {
         return ptr::null_mut();
     };
     if size > POOL_MAX_SIZE {
-        stats::invalid();
+        refusal::invalid_call(caller, ptr::null_mut());
         return ptr::null_mut();
     }
     let request = size.max(1);
@@ -45,7 +46,7 @@ pub(crate) enum OtherPaths {
 ///
 /// # Safety
 /// `ptr` is NULL or points into readable memory with 8 readable bytes below it.
-pub(crate) unsafe fn free(ptr: *mut u8, other_paths: OtherPaths) -> Status {
+pub(crate) unsafe fn free(ptr: *mut u8, other_paths: OtherPaths, caller: Caller) -> Status {
     if ptr.is_null() {
         return Status::SUCCESS;
     }
@@ -57,16 +58,16 @@ pub(crate) unsafe fn free(ptr: *mut u8, other_paths: OtherPaths) -> Status {
     if unsafe { belongs_to_another_path(services, ptr) } {
         if other_paths == OtherPaths::Free {
             // SAFETY: the caller's contract.
-            return unsafe { aligned::free(ptr) };
+            return unsafe { aligned::free(ptr, caller) };
         }
-        stats::invalid();
+        refusal::invalid_call(caller, ptr);
         return Status::INVALID_PARAMETER;
     }
     let status = services.free_pool(ptr);
     if status == Status::SUCCESS {
         stats::freed(0);
     } else {
-        stats::invalid();
+        refusal::invalid_call(caller, ptr);
     }
     status
 }

@@ -499,3 +499,62 @@ fn the_registry_grows_into_whole_pages_and_goes_away() {
     fw.assert_clean();
     fw.assert_no_leaks();
 }
+
+static REFUSED: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
+
+unsafe extern "efiapi" fn record_refusal(function: *const core::ffi::c_char, pointer: *mut VOID) {
+    let name = unsafe { core::ffi::CStr::from_ptr(function) };
+    REFUSED
+        .lock()
+        .unwrap()
+        .push((name.to_str().unwrap().to_string(), pointer as usize));
+}
+
+#[test]
+fn every_refused_call_reaches_the_handler_with_its_function_and_pointer() {
+    let fw = Booted::edk2();
+    REFUSED.lock().unwrap().clear();
+    assert!(pool_set_invalid_call_handler(Some(record_refusal)).is_none());
+    let before = stats().invalid_calls;
+    let mut stack = [0u64; 4];
+    let foreign = unsafe { stack.as_mut_ptr().add(2) }.cast::<u8>();
+    let block = alloc(64, 64);
+    let raw = pool_raw_alloc(32);
+
+    assert!(alloc(8, 3).is_null());
+    assert!(pool_aligned_calloc(usize::MAX, 2, 8).is_null());
+    assert!(pool_raw_alloc(usize::MAX).is_null());
+    assert_eq!(free(foreign), INVALID_PARAMETER);
+    assert!(realloc(foreign, 8).is_null());
+    assert!(realloc(block, usize::MAX).is_null());
+    assert_eq!(unsafe { pool_raw_free(block.cast()) }, INVALID_PARAMETER);
+    assert_eq!(unsafe { pool_stats(ptr::null_mut()) }, INVALID_PARAMETER);
+    assert_eq!(free(block), SUCCESS, "valid calls are not reported");
+    assert_eq!(unsafe { pool_raw_free(raw) }, SUCCESS);
+    assert_eq!(free(block), INVALID_PARAMETER, "double free");
+
+    let handler = pool_set_invalid_call_handler(None);
+    assert!(handler.is_some_and(|f| core::ptr::fn_addr_eq(
+        f,
+        record_refusal as unsafe extern "efiapi" fn(_, _)
+    )));
+    assert!(alloc(8, 3).is_null(), "no handler: only counted");
+    let refused = REFUSED.lock().unwrap().clone();
+    let expected: Vec<(String, usize)> = [
+        ("pool_aligned_alloc", 0),
+        ("pool_aligned_calloc", 0),
+        ("pool_raw_alloc", 0),
+        ("pool_aligned_free", foreign as usize),
+        ("pool_aligned_realloc", foreign as usize),
+        ("pool_aligned_realloc", block as usize),
+        ("pool_raw_free", block as usize),
+        ("pool_stats", 0),
+        ("pool_aligned_free", block as usize),
+    ]
+    .into_iter()
+    .map(|(name, pointer)| (name.to_string(), pointer))
+    .collect();
+    assert_eq!(refused, expected);
+    assert_eq!(stats().invalid_calls - before, expected.len() as u64 + 1);
+    fw.assert_no_leaks();
+}

@@ -859,6 +859,58 @@ static void test_bad_input(void) {
   live_is(&s0, 0, 0, "bad input: statistics balance");
 }
 
+/* ---- Invalid-call handler ---------------------------------------------------------------- */
+
+static struct {
+  UINTN Calls;
+  const CHAR8 *Function;
+  VOID *Pointer;
+} mRefused;
+
+static VOID EFIAPI record_refusal(IN CONST CHAR8 *Function, IN VOID *Pointer) {
+  mRefused.Calls++;
+  mRefused.Function = Function;
+  mRefused.Pointer = Pointer;
+}
+
+static BOOLEAN same_text(const char *A, const char *B) {
+  while (*A != 0 && *A == *B) {
+    A++;
+    B++;
+  }
+  return *A == *B;
+}
+
+/* The handler saw exactly one more refusal, of Function with Pointer. */
+static void refusal_is(UINTN Calls, const char *Function, const VOID *Pointer, const char *Name) {
+  check(mRefused.Calls == Calls && mRefused.Function != NULL && same_text(mRefused.Function, Function) &&
+            mRefused.Pointer == Pointer,
+        Name,
+        S("%llu calls, last %s (%p)", (ull)mRefused.Calls, mRefused.Function ? mRefused.Function : "none",
+          mRefused.Pointer));
+}
+
+/* The handler the EDK2 library registers in DEBUG builds is put back at the end. */
+static void test_invalid_call_handler(void) {
+  POOL_INVALID_CALL_HANDLER previous = pool_set_invalid_call_handler(record_refusal);
+  UINT64 local[4] = {0};
+  VOID *foreign = &local[2];
+  UINT8 *block = pool_aligned_alloc(64, 64);
+
+  pool_aligned_free(foreign);
+  refusal_is(1, "pool_aligned_free", foreign, "handler: a foreign free names pool_aligned_free and the pointer");
+  pool_aligned_alloc(8, 3);
+  refusal_is(2, "pool_aligned_alloc", NULL, "handler: a bad alignment names pool_aligned_alloc, no pointer");
+  pool_raw_free(block);
+  refusal_is(3, "pool_raw_free", block, "handler: an aligned block through pool_raw_free names pool_raw_free");
+  check(pool_aligned_free(block) == EFI_SUCCESS && mRefused.Calls == 3, "handler: a valid free is not reported",
+        S("%llu calls", (ull)mRefused.Calls));
+  pool_aligned_free(block);
+  refusal_is(4, "pool_aligned_free", block, "handler: a double free is reported with the pointer");
+  check(pool_set_invalid_call_handler(previous) == record_refusal, "handler: pool_set_invalid_call_handler returns the previous one",
+        NULL);
+}
+
 /* ---- realloc ---------------------------------------------------------------------------- */
 
 static void test_realloc(void) {
@@ -1138,6 +1190,7 @@ EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable
       {"alignment sweep", test_aligned_sweep},
       {"requested bytes", test_requested_bytes},
       {"bad input", test_bad_input},
+      {"invalid-call handler", test_invalid_call_handler},
       {"realloc", test_realloc},
       {"calloc", test_calloc},
       {"shrink/remap", test_shrink_remap},

@@ -11,7 +11,9 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::alloc::{GlobalAlloc, Layout};
-use core::ffi::c_void;
+use core::ffi::{CStr, c_char, c_void};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use uefi_pool_alloc::{PoolAllocator, PoolStats, ffi};
 use uefi_raw::table::system::SystemTable;
@@ -71,6 +73,7 @@ pub fn run(a: &PoolAllocator, image: Handle, st: *mut SystemTable) {
     c_allocates_rust_frees(a, start);
     rust_allocates_c_frees(a);
     wrong_free_is_refused(a);
+    refusals_reach_the_handler(a);
 
     // SAFETY: plain C code on the library.
     let failures = unsafe { mixed_c_churn(300) };
@@ -278,5 +281,67 @@ fn wrong_free_is_refused(a: &PoolAllocator) {
         ),
         (start.live_blocks, start.live_bytes, 2),
         "mixed: Rust frees them normally; invalid_calls counted the 2 refusals",
+    );
+}
+
+static REFUSED_FUNCTION: AtomicPtr<c_char> = AtomicPtr::new(ptr::null_mut());
+static REFUSED_POINTER: AtomicUsize = AtomicUsize::new(0);
+static REFUSALS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe extern "efiapi" fn record_refusal(function: *const c_char, pointer: *mut c_void) {
+    REFUSED_FUNCTION.store(function.cast_mut(), Ordering::Relaxed);
+    REFUSED_POINTER.store(pointer as usize, Ordering::Relaxed);
+    REFUSALS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The last refusal the handler saw: (count, function, pointer).
+fn last_refusal() -> (usize, &'static str, usize) {
+    let function = REFUSED_FUNCTION.load(Ordering::Relaxed);
+    let name = if function.is_null() {
+        "none"
+    } else {
+        // SAFETY: the library passes a NUL-terminated static name.
+        unsafe { CStr::from_ptr(function) }.to_str().unwrap_or("?")
+    };
+    (
+        REFUSALS.load(Ordering::Relaxed),
+        name,
+        REFUSED_POINTER.load(Ordering::Relaxed),
+    )
+}
+
+/// The invalid-call handler hears of refusals from Rust's GlobalAlloc and from C, by name.
+fn refusals_reach_the_handler(a: &PoolAllocator) {
+    let previous = ffi::pool_set_invalid_call_handler(Some(record_refusal));
+    let lines = Box::into_raw(Box::new([Line([1; 64]), Line([2; 64])]));
+    // SAFETY: inside the live block: the second line is 64-aligned and not a block.
+    let interior = unsafe { lines.cast::<Line>().add(1) }.cast::<u8>();
+    // SAFETY: dealloc validates the pointer and refuses it; nothing is freed.
+    unsafe { a.dealloc(interior, layout(64, 64)) };
+    check_eq(
+        last_refusal(),
+        (1, "PoolAllocator::dealloc", interior as usize),
+        "handler: Rust's dealloc of an interior pointer is reported as PoolAllocator::dealloc",
+    );
+    // SAFETY: as above, through C.
+    let status = unsafe { mixed_c_aligned_free(interior) };
+    check_eq(
+        (Status(status), last_refusal()),
+        (
+            Status::INVALID_PARAMETER,
+            (2, "pool_aligned_free", interior as usize),
+        ),
+        "handler: C's pool_aligned_free of it is reported as pool_aligned_free",
+    );
+    // SAFETY: the block is live and ours.
+    drop(unsafe { Box::from_raw(lines) });
+    check_eq(last_refusal().0, 2, "handler: valid frees are not reported");
+    let ours = ffi::pool_set_invalid_call_handler(previous);
+    check(
+        ours.is_some_and(|f| {
+            core::ptr::fn_addr_eq(f, record_refusal as unsafe extern "efiapi" fn(_, _))
+        }),
+        "handler: pool_set_invalid_call_handler gives back the handler set",
+        "another one",
     );
 }
