@@ -22,9 +22,36 @@
 
 extern CONST UINT8  UEFI_POOL_ALLOC_PREBUILT_ID[];
 
+#if !defined (MDEPKG_NDEBUG)
+
+/**
+  Makes a call the library refused for its arguments visible, as EDK2 does for a bad FreePool:
+  a DEBUG_ERROR line naming the function and the pointer, then an ASSERT unless
+  PcdUefiPoolAllocAssertOnInvalidCall is FALSE. Registered in DEBUG builds only.
+
+  @param[in] Function  The library function that refused the call.
+  @param[in] Pointer   The pointer it was given, or NULL.
+**/
+STATIC
+VOID
+EFIAPI
+UefiPoolAllocLibInvalidCall (
+  IN CONST CHAR8  *Function,
+  IN VOID         *Pointer
+  )
+{
+  DEBUG ((DEBUG_ERROR, "UefiPoolAllocLib: %a (%p): invalid call refused\n", Function, Pointer));
+  if (FeaturePcdGet (PcdUefiPoolAllocAssertOnInvalidCall)) {
+    ASSERT (FALSE);
+  }
+}
+
+#endif
+
 /**
   Initialises uefi-pool-alloc for this module: pool_init with the module's image handle, its
-  system table and PcdUefiPoolAllocMemoryType.
+  system table and PcdUefiPoolAllocMemoryType. DEBUG builds also register the handler that
+  reports invalid calls.
 
   @param[in] ImageHandle  The module's image handle.
   @param[in] SystemTable  The module's system table.
@@ -49,6 +76,17 @@ UefiPoolAllocLibConstructor (
     DEBUG ((DEBUG_ERROR, "UefiPoolAllocLib: prebuilt identity mismatch\n"));
     return EFI_INCOMPATIBLE_VERSION;
   }
+
+  //
+  // DEBUG builds with debug code enabled report invalid calls; RELEASE builds register nothing.
+  // (Not DEBUG_CODE_BEGIN: EDK2 2022.11's trips clang 19's -Wunused-but-set-variable.)
+  //
+ #if !defined (MDEPKG_NDEBUG)
+  if (DebugCodeEnabled ()) {
+    pool_set_invalid_call_handler (UefiPoolAllocLibInvalidCall);
+  }
+
+ #endif
 
   Status = pool_init (ImageHandle, SystemTable, PcdGet32 (PcdUefiPoolAllocMemoryType));
   if (EFI_ERROR (Status)) {

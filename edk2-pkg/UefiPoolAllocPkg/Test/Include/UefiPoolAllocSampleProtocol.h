@@ -1,7 +1,8 @@
 /** @file
-  A private protocol of the package's sample driver (Test/UefiPoolAllocSampleDriver), through
-  which the test application checks, in firmware, that a driver initialised by the
-  UefiPoolAllocLib constructor allocates with the memory type its PCD gives.
+  A private protocol of the package's sample drivers (Test/UefiPoolAllocSampleDriver: one source
+  built as a UEFI_DRIVER, a DXE_DRIVER and a DXE_RUNTIME_DRIVER), installed on the driver's image
+  handle, through which the test application checks, in firmware, that a driver initialised by
+  the UefiPoolAllocLib constructor allocates with the memory type its PCD gives.
 
   SPDX-License-Identifier: MIT OR Apache-2.0
 **/
@@ -14,7 +15,7 @@
 #define UEFI_POOL_ALLOC_SAMPLE_PROTOCOL_GUID \
   { 0x9DEAF3BA, 0x79DF, 0x481F, { 0xB4, 0x9D, 0x34, 0x6C, 0x3E, 0x8F, 0x15, 0xD1 } }
 
-#define UEFI_POOL_ALLOC_SAMPLE_PROTOCOL_REVISION  1
+#define UEFI_POOL_ALLOC_SAMPLE_PROTOCOL_REVISION  2
 
 typedef struct {
   UINT32        Revision;
@@ -23,6 +24,8 @@ typedef struct {
   /// What the driver's own checks at its entry point found.
   UINT32        SelfTestPassed;
   UINT32        SelfTestFailed;
+  /// Whether the library constructor registered its invalid-call handler (DEBUG builds).
+  BOOLEAN       InvalidCallHandler;
   /// The driver's uefi-pool-alloc functions, called on the driver's behalf.
   VOID          *(EFIAPI *AlignedAlloc)(IN UINTN Size, IN UINTN Align);
   EFI_STATUS    (EFIAPI *AlignedFree)(IN VOID *Ptr);

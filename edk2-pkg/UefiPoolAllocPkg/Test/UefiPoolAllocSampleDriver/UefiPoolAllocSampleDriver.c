@@ -1,5 +1,6 @@
 /** @file
-  A sample UEFI driver using UefiPoolAllocLib through its constructor (see the INF).
+  A sample driver using UefiPoolAllocLib through its constructor, built as a UEFI_DRIVER, a
+  DXE_DRIVER and a DXE_RUNTIME_DRIVER (one INF each, beside this file).
 
   SPDX-License-Identifier: MIT OR Apache-2.0
 **/
@@ -13,7 +14,6 @@
 #include "../Include/UefiPoolAllocSampleProtocol.h"
 
 STATIC EFI_GUID                         mSampleProtocolGuid = UEFI_POOL_ALLOC_SAMPLE_PROTOCOL_GUID;
-STATIC EFI_HANDLE                       mSampleHandle       = NULL;
 STATIC UEFI_POOL_ALLOC_SAMPLE_PROTOCOL  mSample;
 
 /**
@@ -33,7 +33,7 @@ Expect (
     mSample.SelfTestPassed++;
   } else {
     mSample.SelfTestFailed++;
-    DEBUG ((DEBUG_ERROR, "UefiPoolAllocSampleDriver: FAIL: %a\n", What));
+    DEBUG ((DEBUG_ERROR, "%a: FAIL: %a\n", gEfiCallerBaseName, What));
   }
 }
 
@@ -47,18 +47,22 @@ SelfTest (
   VOID
   )
 {
-  STATIC CONST UINTN  Aligns[] = { 1, 8, 16, 64, 256, 4096, SIZE_64KB };
-  POOL_STATS          Start;
-  POOL_STATS          Now;
-  UINTN               Index;
-  UINTN               Byte;
-  UINT8               *Block;
-  UINT8               *Grown;
-  UINT8               *Zeroed;
-  VOID                *Raw;
-  BOOLEAN             Same;
+  STATIC CONST UINTN         Aligns[] = { 1, 8, 16, 64, 256, 4096, SIZE_64KB };
+  POOL_STATS                 Start;
+  POOL_STATS                 Now;
+  POOL_INVALID_CALL_HANDLER  Handler;
+  UINTN                      Index;
+  UINTN                      Byte;
+  UINT8                      *Block;
+  UINT8                      *Grown;
+  UINT8                      *Zeroed;
+  VOID                       *Raw;
+  BOOLEAN                    Same;
 
   Expect (pool_init (gImageHandle, gST, PcdGet32 (PcdUefiPoolAllocMemoryType)) == EFI_ALREADY_STARTED, "constructor ran");
+  Handler                    = pool_set_invalid_call_handler (NULL);
+  mSample.InvalidCallHandler = Handler != NULL;
+  pool_set_invalid_call_handler (Handler);
   Expect (pool_stats (&Start) == EFI_SUCCESS, "pool_stats");
 
   for (Index = 0; Index < ARRAY_SIZE (Aligns); Index++) {
@@ -98,6 +102,10 @@ SelfTest (
   Expect (Same, "pool_aligned_calloc zeroed and aligned");
   Expect (pool_shrink (Zeroed, 16 * 32, 64) && pool_usable_size (Zeroed) >= 64, "pool_shrink");
   Expect (pool_aligned_free (Zeroed) == EFI_SUCCESS, "pool_aligned_free of the calloc block");
+  //
+  // On purpose: in DEBUG builds the library reports it (DEBUG_ERROR, and an ASSERT where
+  // PcdUefiPoolAllocAssertOnInvalidCall is TRUE, as for the DXE_DRIVER build).
+  //
   Expect (pool_aligned_free (Zeroed) == EFI_INVALID_PARAMETER, "double free refused");
 
   Raw = pool_raw_alloc (333);
@@ -124,13 +132,13 @@ UefiPoolAllocSampleDriverUnload (
 {
   EFI_STATUS  Status;
 
-  Status = gBS->UninstallProtocolInterface (mSampleHandle, &mSampleProtocolGuid, &mSample);
-  DEBUG ((DEBUG_INFO, "UefiPoolAllocSampleDriver: unloading: %r\n", Status));
+  Status = gBS->UninstallProtocolInterface (ImageHandle, &mSampleProtocolGuid, &mSample);
+  DEBUG ((DEBUG_INFO, "%a: unloading: %r\n", gEfiCallerBaseName, Status));
   return Status;
 }
 
 /**
-  The driver's entry point: runs the self-test and installs the protocol.
+  The driver's entry point: runs the self-test and installs the protocol on its image handle.
 
   @param[in] ImageHandle  The driver's image handle.
   @param[in] SystemTable  The system table.
@@ -152,11 +160,12 @@ UefiPoolAllocSampleDriverEntry (
   SelfTest ();
   DEBUG ((
     DEBUG_INFO,
-    "UefiPoolAllocSampleDriver: memory type %u, self-test %u passed, %u failed\n",
+    "%a: memory type %u, self-test %u passed, %u failed\n",
+    gEfiCallerBaseName,
     mSample.MemoryType,
     mSample.SelfTestPassed,
     mSample.SelfTestFailed
     ));
 
-  return gBS->InstallProtocolInterface (&mSampleHandle, &mSampleProtocolGuid, EFI_NATIVE_INTERFACE, &mSample);
+  return gBS->InstallProtocolInterface (&ImageHandle, &mSampleProtocolGuid, EFI_NATIVE_INTERFACE, &mSample);
 }

@@ -6,10 +6,13 @@
      EFI_ALREADY_STARTED. pool_fini then returns the library to the state the shared test starts
      from (uninitialised, no statistics moved), so its checks are exactly those of the
      clang-built app.
-  2. The driver path: UefiPoolAllocSampleDriver.efi, a UEFI_DRIVER using the library through its
-     constructor with its own PcdUefiPoolAllocMemoryType, is loaded from a file system
-     (gBS->LoadImage/StartImage), its self-test results and its allocations are checked through
-     the protocol it installs, and it is unloaded (its library destructor runs).
+  2. The driver path, for each module type the library serves besides applications: the sample
+     driver built as a UEFI_DRIVER, a DXE_DRIVER and a DXE_RUNTIME_DRIVER, each using the library
+     through its constructor with its own PcdUefiPoolAllocMemoryType, is loaded from a file
+     system (gBS->LoadImage/StartImage), its self-test results and its allocations (their memory
+     type in the memory map among them) are checked through the protocol it installs on its image
+     handle, and it is unloaded (its library destructor runs).
+  3. The invalid-call handler the constructor registers in DEBUG builds, and only there.
 
   Every check goes through the shared report.c, so the closing "N passed, M failed" line counts
   these too.
@@ -26,9 +29,29 @@
 #include "Shared/util.h"
 #include "../Include/UefiPoolAllocSampleProtocol.h"
 
-#define SAMPLE_DRIVER_FILE  L"\\UefiPoolAllocSampleDriver.efi"
-
 STATIC EFI_GUID  mSampleProtocolGuid = UEFI_POOL_ALLOC_SAMPLE_PROTOCOL_GUID;
+
+typedef struct {
+  CONST CHAR8     *ModuleType;
+  CONST CHAR16    *File;
+  /// The memory type the platform DSC gives the driver's blocks.
+  UINT32          MemoryType;
+} SAMPLE_DRIVER;
+
+STATIC CONST SAMPLE_DRIVER  mSampleDrivers[] = {
+  { "UEFI_DRIVER",        L"\\UefiPoolAllocSampleDriver.efi",     EfiLoaderData          },
+  { "DXE_DRIVER",         L"\\UefiPoolAllocSampleDxe.efi",        EfiBootServicesData    },
+  { "DXE_RUNTIME_DRIVER", L"\\UefiPoolAllocSampleRuntimeDxe.efi", EfiRuntimeServicesData },
+};
+
+//
+// Whether this build reports invalid calls: DEBUG builds (debug code enabled) do.
+//
+#if defined (MDEPKG_NDEBUG)
+#define INVALID_CALLS_REPORTED  FALSE
+#else
+#define INVALID_CALLS_REPORTED  TRUE
+#endif
 
 /**
   Checks that the library constructor initialised the library, then uninitialises it.
@@ -62,9 +85,33 @@ CheckConstructor (
 }
 
 /**
-  Loads the sample driver from the first file system that has it.
+  Checks that the library constructor registered its invalid-call handler in DEBUG builds and
+  none in RELEASE builds.
+**/
+STATIC
+VOID
+CheckInvalidCallHandler (
+  VOID
+  )
+{
+  POOL_INVALID_CALL_HANDLER  Handler;
+
+  Handler = pool_set_invalid_call_handler (NULL);
+  pool_set_invalid_call_handler (Handler);
+  check (
+    (Handler != NULL) == INVALID_CALLS_REPORTED,
+    INVALID_CALLS_REPORTED
+    ? "EDK2: DEBUG build: the constructor registered the invalid-call handler (DEBUG_ERROR, ASSERT per PCD)"
+    : "EDK2: RELEASE build: no invalid-call handler, nothing reported",
+    S ("handler %p", (VOID *)Handler)
+    );
+}
+
+/**
+  Loads a sample driver from the first file system that has it.
 
   @param[in]  ImageHandle  The application's image handle (the parent).
+  @param[in]  File         The driver's file name.
   @param[out] Driver       The driver's image handle.
 
   @return  The status of the last LoadImage, or EFI_NOT_FOUND without file systems.
@@ -72,8 +119,9 @@ CheckConstructor (
 STATIC
 EFI_STATUS
 LoadSampleDriver (
-  IN  EFI_HANDLE  ImageHandle,
-  OUT EFI_HANDLE  *Driver
+  IN  EFI_HANDLE    ImageHandle,
+  IN  CONST CHAR16  *File,
+  OUT EFI_HANDLE    *Driver
   )
 {
   EFI_STATUS                Status;
@@ -104,7 +152,7 @@ LoadSampleDriver (
 
   Status = EFI_NOT_FOUND;
   for (Index = 0; Index < Count; Index++) {
-    Path = FileDevicePath (Handles[Index], SAMPLE_DRIVER_FILE);
+    Path = FileDevicePath (Handles[Index], File);
     if (Path == NULL) {
       continue;
     }
@@ -122,19 +170,21 @@ LoadSampleDriver (
 }
 
 /**
-  The driver path: load, start, use and unload the sample driver.
+  The driver path of one module type: load, start, use and unload a sample driver.
 
   @param[in] ImageHandle  The application's image handle.
+  @param[in] Sample       The driver.
 **/
 STATIC
 VOID
 CheckDriver (
-  IN EFI_HANDLE  ImageHandle
+  IN EFI_HANDLE           ImageHandle,
+  IN CONST SAMPLE_DRIVER  *Sample
   )
 {
   EFI_STATUS                       Status;
   EFI_HANDLE                       Driver;
-  UEFI_POOL_ALLOC_SAMPLE_PROTOCOL  *Sample;
+  UEFI_POOL_ALLOC_SAMPLE_PROTOCOL  *Protocol;
   POOL_STATS                       Start;
   POOL_STATS                       Now;
   UINT8                            *Small;
@@ -142,23 +192,25 @@ CheckDriver (
   UINT32                           SmallType;
   UINT32                           PagedType;
   VOID                             *Interface;
+  CONST CHAR8                      *Type;
 
-  Status = LoadSampleDriver (ImageHandle, &Driver);
+  Type   = Sample->ModuleType;
+  Status = LoadSampleDriver (ImageHandle, Sample->File, &Driver);
   if (!check (
          Status == EFI_SUCCESS,
-         "EDK2 driver: gBS->LoadImage loads UefiPoolAllocSampleDriver.efi from a file system",
+         S ("EDK2 %s: gBS->LoadImage loads it from a file system", Type),
          status_name (Status)
          ))
   {
     return;
   }
 
-  check_status (gBS->StartImage (Driver, NULL, NULL), EFI_SUCCESS, "EDK2 driver: gBS->StartImage runs it");
-  Sample = NULL;
-  Status = gBS->LocateProtocol (&mSampleProtocolGuid, NULL, (VOID **)&Sample);
+  check_status (gBS->StartImage (Driver, NULL, NULL), EFI_SUCCESS, S ("EDK2 %s: gBS->StartImage runs it", Type));
+  Protocol = NULL;
+  Status   = gBS->HandleProtocol (Driver, &mSampleProtocolGuid, (VOID **)&Protocol);
   if (!check (
-         Status == EFI_SUCCESS && Sample != NULL && Sample->Revision == UEFI_POOL_ALLOC_SAMPLE_PROTOCOL_REVISION,
-         "EDK2 driver: its protocol is installed",
+         Status == EFI_SUCCESS && Protocol != NULL && Protocol->Revision == UEFI_POOL_ALLOC_SAMPLE_PROTOCOL_REVISION,
+         S ("EDK2 %s: its protocol is installed on its image handle", Type),
          status_name (Status)
          ))
   {
@@ -167,50 +219,60 @@ CheckDriver (
   }
 
   info (
-    "sample driver: PcdUefiPoolAllocMemoryType %s, self-test %u passed, %u failed",
-    memory_type_name (Sample->MemoryType),
-    Sample->SelfTestPassed,
-    Sample->SelfTestFailed
+    "%s: PcdUefiPoolAllocMemoryType %s, self-test %u passed, %u failed",
+    Type,
+    memory_type_name (Protocol->MemoryType),
+    Protocol->SelfTestPassed,
+    Protocol->SelfTestFailed
     );
   check (
-    Sample->SelfTestPassed > 0 && Sample->SelfTestFailed == 0,
-    "EDK2 driver: its allocations through the library, at its entry point, all passed",
-    S ("%u passed, %u failed", Sample->SelfTestPassed, Sample->SelfTestFailed)
+    Protocol->SelfTestPassed > 0 && Protocol->SelfTestFailed == 0,
+    S ("EDK2 %s: its allocations through the library, at its entry point, all passed", Type),
+    S ("%u passed, %u failed", Protocol->SelfTestPassed, Protocol->SelfTestFailed)
+    );
+  check (
+    Protocol->InvalidCallHandler == INVALID_CALLS_REPORTED,
+    S ("EDK2 %s: its constructor registered the invalid-call handler in DEBUG builds only", Type),
+    S ("registered: %u", Protocol->InvalidCallHandler)
     );
 
-  Sample->Stats (&Start);
-  Small     = Sample->AlignedAlloc (100, 64);
-  Paged     = Sample->AlignedAlloc (3 * 4096, 4096);
+  Protocol->Stats (&Start);
+  Small     = Protocol->AlignedAlloc (100, 64);
+  Paged     = Protocol->AlignedAlloc (3 * 4096, 4096);
   SmallType = map_type_of (Small);
   PagedType = map_type_of (Paged);
   check (
     Small != NULL && Paged != NULL && is_aligned (Small, 64) && is_aligned (Paged, 4096),
-    "EDK2 driver: its pool_aligned_alloc returns aligned blocks (64 B pool, 4 KiB pages)",
+    S ("EDK2 %s: its pool_aligned_alloc returns aligned blocks (64 B pool, 4 KiB pages)", Type),
     S ("%p %p", Small, Paged)
     );
   check (
-    Sample->MemoryType != EfiBootServicesData && SmallType == Sample->MemoryType && PagedType == Sample->MemoryType,
-    "EDK2 driver: its blocks have the memory type of its PCD override, not the default",
-    S ("%s and %s, PCD %s", memory_type_name (SmallType), memory_type_name (PagedType), memory_type_name (Sample->MemoryType))
+    Protocol->MemoryType == Sample->MemoryType && SmallType == Sample->MemoryType && PagedType == Sample->MemoryType,
+    S ("EDK2 %s: its blocks are %s in the memory map, as its PCD says", Type, memory_type_name (Sample->MemoryType)),
+    S ("%s and %s, PCD %s", memory_type_name (SmallType), memory_type_name (PagedType), memory_type_name (Protocol->MemoryType))
     );
-  Sample->Stats (&Now);
+  Protocol->Stats (&Now);
   check (
     Now.LiveBlocks == Start.LiveBlocks + 2 && Now.LiveBytes == Start.LiveBytes + 100 + 3 * 4096,
-    "EDK2 driver: its statistics count the two blocks",
+    S ("EDK2 %s: its statistics count the two blocks", Type),
     stats_diff (&Start, &Now)
     );
   check (
-    Sample->AlignedFree (Small) == EFI_SUCCESS && Sample->AlignedFree (Paged) == EFI_SUCCESS,
-    "EDK2 driver: its pool_aligned_free frees them",
+    Protocol->AlignedFree (Small) == EFI_SUCCESS && Protocol->AlignedFree (Paged) == EFI_SUCCESS,
+    S ("EDK2 %s: its pool_aligned_free frees them", Type),
     NULL
     );
-  Sample->Stats (&Now);
-  check (Now.LiveBlocks == 0 && Now.LiveBytes == 0, "EDK2 driver: nothing left allocated", stats_diff (&Start, &Now));
+  Protocol->Stats (&Now);
+  check (Now.LiveBlocks == 0 && Now.LiveBytes == 0, S ("EDK2 %s: nothing left allocated", Type), stats_diff (&Start, &Now));
 
-  check_status (gBS->UnloadImage (Driver), EFI_SUCCESS, "EDK2 driver: gBS->UnloadImage unloads it (library destructor: pool_fini)");
+  check_status (
+    gBS->UnloadImage (Driver),
+    EFI_SUCCESS,
+    S ("EDK2 %s: gBS->UnloadImage unloads it (library destructor: pool_fini)", Type)
+    );
   check (
     gBS->LocateProtocol (&mSampleProtocolGuid, NULL, &Interface) == EFI_NOT_FOUND,
-    "EDK2 driver: its protocol is gone after unload",
+    S ("EDK2 %s: its protocol is gone after unload", Type),
     NULL
     );
 }
@@ -231,6 +293,8 @@ UefiPoolAllocTestMain (
   IN EFI_SYSTEM_TABLE  *SystemTable
   )
 {
+  UINTN  Index;
+
   //
   // The shared test's globals (EdkCompat.h renames gST/gBS to them): its helpers used here
   // (map_type_of) need them before efi_main sets them again.
@@ -243,7 +307,10 @@ UefiPoolAllocTestMain (
   say ("");
   say ("uefi-pool-alloc EDK2 checks");
   CheckConstructor (ImageHandle, SystemTable);
-  CheckDriver (ImageHandle);
+  CheckInvalidCallHandler ();
+  for (Index = 0; Index < ARRAY_SIZE (mSampleDrivers); Index++) {
+    CheckDriver (ImageHandle, &mSampleDrivers[Index]);
+  }
 
   return efi_main (ImageHandle, SystemTable);
 }

@@ -7,25 +7,30 @@
   uefi-pool-alloc: pool allocations of any alignment for UEFI firmware, on top of Boot Services
   AllocatePool/FreePool/AllocatePages, from a Rust static library.
 
-  Include it after EDK2's <Uefi.h> or gnu-efi's <efi.h>, whose types it then uses, or on its own,
-  when it defines the few UEFI types it needs (define UEFI_POOL_ALLOC_NO_TYPES if your code
-  already has UINTN, UINT32, UINT64, BOOLEAN, VOID, EFI_STATUS, EFI_HANDLE, EFI_SYSTEM_TABLE,
-  IN, OUT and EFIAPI).
+  Include it after EDK2's <Uefi.h> (or <Base.h>, then it includes <Uefi.h> itself) or gnu-efi's
+  <efi.h>, whose types it then uses, or on its own, when it defines the few UEFI types it needs.
+  The environment is recognised by macros that are part of its API, never by include guards
+  (EDK2's MdePkg has used #pragma once since edk2-stable202605): EDK2 by Base.h's RETURN_SUCCESS
+  and ENCODE_ERROR, the UEFI types of EDK2, gnu-efi and the like by EFI_SYSTEM_TABLE_SIGNATURE.
+  Define UEFI_POOL_ALLOC_NO_TYPES if your code has the types by other means: UINTN, UINT32,
+  UINT64, BOOLEAN, CHAR8, VOID, EFI_STATUS, EFI_HANDLE, EFI_SYSTEM_TABLE, IN, OUT, CONST and
+  EFIAPI.
 
   Every function uses EFIAPI, the UEFI calling convention (Microsoft x64 on X64), whatever the
   object format: on ELF x86-64 compilers EFIAPI must be __attribute__((ms_abi)), as EDK2's GCC
   and CLANGDWARF builds define it and gnu-efi does with GNU_EFI_USE_MS_ABI.
 **/
 
-#if defined(__UEFI_SPEC_H__)
-/* EDK2's Uefi.h (or PiDxe.h) came first: its types and EFIAPI are used. */
-#elif defined(__BASE_H__)
-/* EDK2's Base.h alone: EFI_SYSTEM_TABLE comes from Uefi.h. */
+#if defined(RETURN_SUCCESS) && defined(ENCODE_ERROR)
+/* EDK2: its types and EFIAPI are used; with Base.h alone, EFI_SYSTEM_TABLE comes from Uefi.h. */
+#if !defined(EFI_SYSTEM_TABLE_SIGNATURE)
 #include <Uefi.h>
-#elif defined(_EFI_API_H)
-/* gnu-efi's efi.h came first: its types are used, and its EFIAPI must be the UEFI one. */
-#if defined(__x86_64__) && !defined(_MSC_VER) && !defined(HAVE_USE_MS_ABI)
-#error "uefi_pool_alloc.h: gnu-efi's EFIAPI is empty here; compile with -DGNU_EFI_USE_MS_ABI"
+#endif
+#elif defined(EFI_SYSTEM_TABLE_SIGNATURE)
+/* gnu-efi's efi.h (or another set of UEFI definitions) came first: its types are used, and its
+   EFIAPI must be the UEFI one. */
+#if defined(__x86_64__) && !defined(_WIN32) && !defined(_MSC_VER) && !defined(HAVE_USE_MS_ABI)
+#error "uefi_pool_alloc.h: EFIAPI is not ms_abi here; with gnu-efi, compile with -DGNU_EFI_USE_MS_ABI"
 #endif
 #elif !defined(UEFI_POOL_ALLOC_NO_TYPES)
 #if defined(_WIN64)
@@ -36,6 +41,7 @@ typedef __UINTPTR_TYPE__ UINTN;
 typedef unsigned int UINT32;
 typedef unsigned long long UINT64;
 typedef unsigned char BOOLEAN;
+typedef char CHAR8;
 typedef void VOID;
 typedef UINTN EFI_STATUS;
 typedef VOID *EFI_HANDLE;
@@ -45,6 +51,9 @@ typedef struct _EFI_SYSTEM_TABLE EFI_SYSTEM_TABLE;
 #endif
 #ifndef OUT
 #define OUT
+#endif
+#ifndef CONST
+#define CONST const
 #endif
 #ifndef EFIAPI
 #if defined(__x86_64__) && !defined(_WIN32)
@@ -68,25 +77,25 @@ void __attribute__((ms_abi)) uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
   It lies in the range the UEFI spec reserves (`EfiMaxMemoryType..0x6FFFFFFF`), so it can never
   be a real memory type.
 **/
-#define POOL_MEMORY_TYPE_DEFAULT 1879048191
+#define POOL_MEMORY_TYPE_DEFAULT 0x6FFFFFFFU
 
 /**
   Largest size any allocation function accepts (256 TiB): far beyond any UEFI machine's memory,
   and far below the sizes at which firmware arithmetic wraps (EDK2 DxeCore turns
   `0x…FFD1..=0x…FFD7` into a zero-sized block and faults within 4 KiB of 2^64).
 **/
-#define POOL_MAX_SIZE 281474976710656
+#define POOL_MAX_SIZE ((UINTN)0x1000000000000ULL)
 
 /**
   Largest alignment accepted (1 GiB).
 **/
-#define POOL_MAX_ALIGN 1073741824
+#define POOL_MAX_ALIGN ((UINTN)0x40000000U)
 
 /**
   Alignment `pool_aligned_realloc(NULL, Size)` gives: `alignof(max_align_t)` of C on x64 and
   AArch64.
 **/
-#define POOL_DEFAULT_ALIGN 16
+#define POOL_DEFAULT_ALIGN ((UINTN)16U)
 
 /**
   Allocation statistics (`POOL_STATS` in C). Counters start at 0 when the image loads and are
@@ -112,6 +121,23 @@ typedef struct {
   /// already freed pointers, a NULL `Stats`.
   UINT64 InvalidCalls;
 } POOL_STATS;
+
+/**
+  A function the library calls for every call it refuses for its arguments (those
+  POOL_STATS.InvalidCalls counts): a pointer that is not a live block of the function it was
+  given to, a size or alignment out of range, a NULL Stats. Runs at the caller's TPL (up to
+  TPL_NOTIFY) before the refused call returns, and may call the library.
+
+  @param[in] Function  The name of the public function refused, e.g. "pool_aligned_free"
+                       ("PoolAllocator::dealloc" and the like for Rust's GlobalAlloc).
+  @param[in] Pointer   The block pointer passed, or NULL for calls without one.
+**/
+typedef
+VOID
+(EFIAPI *POOL_INVALID_CALL_HANDLER)(
+  IN CONST CHAR8  *Function,
+  IN VOID  *Pointer
+  );
 
 #ifdef __cplusplus
 extern "C" {
@@ -341,6 +367,22 @@ EFI_STATUS
 EFIAPI
 pool_stats (
   OUT POOL_STATS  *Stats
+  );
+
+/**
+  Registers a function to be told about every call refused for its arguments, so that a bad
+  free is found where it happens rather than as a leak. The EDK2 library registers one in DEBUG
+  builds (a DEBUG_ERROR line, then an ASSERT unless PcdUefiPoolAllocAssertOnInvalidCall is
+  FALSE); RELEASE builds register none. Works at any time, also before pool_init.
+
+  @param[in] Handler  The function, or NULL for none.
+
+  @return  The function registered before, or NULL.
+**/
+POOL_INVALID_CALL_HANDLER
+EFIAPI
+pool_set_invalid_call_handler (
+  IN POOL_INVALID_CALL_HANDLER  Handler
   );
 
 #ifdef __cplusplus
