@@ -5,10 +5,12 @@
 #
 #   scripts/firmware-test.sh [x64|aa64|all]      (default: x64)
 #
-# Outputs, per ARCH, under build/uefi/ARCH/: test_app.efi, test_app.log (the serial log),
-# test_app.map (lld-link's map, from which the library's size in the image is printed).
+# Outputs, per ARCH, under build/uefi/ARCH/: test_app.efi, test_app.log (the serial log;
+# test_app.FIRMWARE.log in firmware other than the installed one), test_app.map (lld-link's map,
+# from which the library's size in the image is printed).
 # Environment: FIRMWARE_TEST_TIMEOUT (seconds per boot, default 300), CLANG (clang-19),
-# LLD_LINK (lld-link-19), plus lib.sh's QEMU_* / OVMF_* / AAVMF_* overrides.
+# LLD_LINK (lld-link-19), plus lib.sh's UPA_FIRMWARE (installed, current, current-strictnx) and
+# QEMU_* / OVMF_* / AAVMF_* overrides.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,7 +45,7 @@ run_arch() {
     local arch=$1 rust_target
     rust_target=$(uefi_rust_target "$arch") || return 2
     local out=build/uefi/$arch lib
-    local log=$out/test_app.log efi=$out/test_app.efi map=$out/test_app.map
+    local log=$out/test_app$UPA_LOG_TAG.log efi=$out/test_app.efi map=$out/test_app.map
 
     # The library as shipped (scripts/release.sh: symbol-clean archives).
     lib=$(release_artifact "$rust_target")

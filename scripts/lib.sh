@@ -11,17 +11,19 @@
 #       the last "N passed, M failed" line has M == 0 and N > 0.
 #   edk2_src
 #       Print the path of the cached, patched Debian EDK2 2022.11 tree; fetch it the first time.
+#   upa_use_firmware installed|current|current-strictnx
+#       Select the firmware boot_efi boots (see below; UPA_FIRMWARE in the environment selects
+#       it for every script, default installed).
 #
 # Overridable through the environment: QEMU_X64, QEMU_AA64 (binaries), OVMF_CODE, OVMF_VARS,
-# AAVMF_CODE, AAVMF_VARS (firmware images), UEFI_POOL_ALLOC_CACHE (cache directory).
-# The functions do not change the caller's shell options.
+# AAVMF_CODE, AAVMF_VARS (firmware images; they win over UPA_FIRMWARE), UPA_CURRENT_FIRMWARE
+# (a directory holding current firmware as usr/share/{OVMF,AAVMF}: skips the download),
+# UEFI_POOL_ALLOC_CACHE (cache directory). The functions do not change the caller's shell
+# options.
 
-: "${OVMF_CODE:=/usr/share/OVMF/OVMF_CODE_4M.fd}"
-: "${OVMF_VARS:=/usr/share/OVMF/OVMF_VARS_4M.fd}"
-: "${AAVMF_CODE:=/usr/share/AAVMF/AAVMF_CODE.fd}"
-: "${AAVMF_VARS:=/usr/share/AAVMF/AAVMF_VARS.fd}"
 : "${QEMU_X64:=qemu-system-x86_64}"
 : "${QEMU_AA64:=qemu-system-aarch64}"
+UPA_CACHE=${UEFI_POOL_ALLOC_CACHE:-$HOME/.cache/uefi-pool-alloc}
 
 # Lines of the serial log that mean the firmware took a CPU exception: after one it spins
 # forever, so waiting for the timeout would only waste time.
@@ -42,7 +44,8 @@ boot_efi() {
     case $arch in
         x64)
             qemu=$QEMU_X64 bootname=BOOTX64.EFI code=$OVMF_CODE vars=$OVMF_VARS
-            qemu_machine=(-machine q35 -m 256M -device "ide-hd,drive=esp,bootindex=0")
+            qemu_machine=(-machine "$UPA_X64_MACHINE" -m 256M -device "ide-hd,drive=esp,bootindex=0"
+                          "${UPA_X64_EXTRA[@]}")
             ;;
         aa64)
             qemu=$QEMU_AA64 bootname=BOOTAA64.EFI code=$AAVMF_CODE vars=$AAVMF_VARS
@@ -130,38 +133,61 @@ check_report() {
     fi
 }
 
-# Debian's edk2 source package (the tree Debian's OVMF/AAVMF are built from), patched by
-# dpkg-source, fetched once through apt with a private sources list, state and cache so that
-# the host's apt configuration and lists stay untouched. No host name is written down: the
-# mirrors come from the host's own deb822 sources at run time.
-edk2_src() {
-    local cache=${UEFI_POOL_ALLOC_CACHE:-$HOME/.cache/uefi-pool-alloc}
-    local dest=$cache/edk2-src
-    if [ -e "$dest/.upa-complete" ]; then
-        printf '%s\n' "$dest"
-        return 0
+# upa_private_apt WORK TYPE [SUITE]: sets the array UPA_APT to an apt-get command that uses
+# only WORK (sources, lists, cache), so that the host's apt configuration and lists stay
+# untouched. Its sources are the host's own Debian ones (deb822 .sources or one-line .list,
+# whichever the host has) with TYPE (deb or deb-src); with SUITE, only the entries of the host
+# release's main suite, moved to SUITE (e.g. sid). No host name is written down: the mirrors
+# come from the host's sources at run time. Fails when the host has no such entry.
+upa_private_apt() {
+    local work=$1 type=$2 suite=${3:-} codename f
+    codename=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")
+    mkdir -p "$work/sources.list.d" "$work/state/lists/partial" "$work/cache/archives/partial"
+    rm -f "$work/sources.list.d"/*
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -r "$f" ] || continue
+        # deb822 stanzas: keep those with Types deb, rewrite Types (and Suites).
+        awk -v type="$type" -v suite="$suite" -v codename="$codename" '
+            function flush(    i, n, s, keep) {
+                if (fields != "" && enabled != "no" && types ~ /(^| )deb( |$)/) {
+                    n = split(suites, s, " ")
+                    keep = ""
+                    for (i = 1; i <= n; i++) {
+                        if (suite == "") keep = keep " " s[i]
+                        else if (s[i] == codename) keep = " " suite
+                    }
+                    if (keep != "") printf "Types: %s\nSuites:%s\n%s\n", type, keep, fields
+                }
+                fields = types = suites = enabled = ""
+            }
+            /^[ \t]*$/ { flush(); next }
+            /^#/ { next }
+            /^Types:/ { types = $0; sub(/^Types:[ \t]*/, "", types); next }
+            /^Suites:/ { suites = $0; sub(/^Suites:[ \t]*/, "", suites); next }
+            /^Enabled:/ { enabled = tolower($2); next }
+            { fields = fields $0 "\n" }
+            END { flush() }' "$f" >> "$work/sources.list.d/private.sources"
+    done
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -r "$f" ] || continue
+        # deb [options] URI SUITE COMPONENTS...
+        awk -v type="$type" -v suite="$suite" -v codename="$codename" '
+            $1 != "deb" { next }
+            {
+                i = 2
+                if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+                if (suite != "" && $(i + 1) != codename) next
+                $1 = type
+                if (suite != "") $(i + 1) = suite
+                print
+            }' "$f" >> "$work/sources.list.d/private.list"
+    done
+    find "$work/sources.list.d" -type f -empty -delete
+    if [ -z "$(ls -A "$work/sources.list.d")" ]; then
+        upa_log "no Debian apt source of this host fits (release '$codename'${suite:+, for suite $suite})"
+        return 1
     fi
-    mkdir -p "$cache" || return 1
-    (
-        set -euo pipefail
-        # One fetch at a time; the loser of the race finds the tree done.
-        exec 9>"$cache/edk2-src.lock"
-        flock 9
-        if [ -e "$dest/.upa-complete" ]; then exit 0; fi
-        # Leftovers of an interrupted run (we hold the lock, so nobody else is using them).
-        rm -rf "$cache"/edk2-src.tmp.* "$dest"
-        work=$(mktemp -d "$cache/edk2-src.tmp.XXXXXX")
-        trap 'rm -rf "$work"' EXIT
-        command -v dpkg-source >/dev/null ||
-            { upa_log "edk2_src: dpkg-source missing (package dpkg-dev; run scripts/setup.sh)"; exit 1; }
-
-        mkdir -p "$work/sources.list.d" "$work/state/lists/partial" \
-                 "$work/cache/archives/partial" "$work/dl"
-        local_src=/etc/apt/sources.list.d/debian.sources
-        [ -r "$local_src" ] || { upa_log "edk2_src: $local_src not found"; exit 1; }
-        # Same mirrors, suites and keys as the host, source indexes only.
-        sed -E 's/^Types:.*/Types: deb-src/' "$local_src" > "$work/sources.list.d/debian.sources"
-        cat > "$work/apt.conf" <<EOF
+    cat > "$work/apt.conf" <<EOF
 Dir::Etc::SourceList "/dev/null";
 Dir::Etc::SourceParts "$work/sources.list.d";
 Dir::State "$work/state";
@@ -173,31 +199,138 @@ Acquire::Languages "none";
 #clear DPkg::Pre-Invoke;
 #clear DPkg::Post-Invoke;
 EOF
-        local_apt=(apt-get -q -c "$work/apt.conf"
-                   -o Dir::Etc::SourceList=/dev/null
-                   -o "Dir::Etc::SourceParts=$work/sources.list.d"
-                   -o "Dir::State=$work/state" -o "Dir::Cache=$work/cache")
-        # As root, apt's download sandbox user (_apt) cannot enter a cache under /root.
-        if [ "$(id -u)" = 0 ]; then local_apt+=(-o APT::Sandbox::User=root); fi
-        upa_log "edk2_src: fetching Debian's edk2 source package into $dest"
-        "${local_apt[@]}" update >&2
-        (cd "$work/dl" && "${local_apt[@]}" source --download-only "${UPA_EDK2_SRCPKG:-edk2}") >&2
-        dsc=$(find "$work/dl" -maxdepth 1 -name 'edk2_*.dsc' | head -n 1)
-        [ -n "$dsc" ] || { upa_log "edk2_src: no .dsc downloaded"; exit 1; }
-        # dpkg-source applies Debian's patches (the bare orig tarball lacks what BaseTools needs).
-        # Its "cannot verify inline signature" warning is expected without debian-keyring: apt
-        # already checked every file against the signed Release of the host's sources.
-        dpkg-source -x "$dsc" "$work/tree" >&2
-        version=$(basename "$dsc" .dsc); version=${version#edk2_}
-        case $version in
-            2022.11*) ;;
-            *) upa_log "edk2_src: warning: got edk2 $version, not 2022.11" ;;
-        esac
-        printf '%s\n' "$version" > "$work/tree/.upa-complete"
-        # Rename is atomic: $dest either does not exist or is complete.
-        mv "$work/tree" "$dest"
-    ) || return 1
+    UPA_APT=(apt-get -q -c "$work/apt.conf"
+             -o Dir::Etc::SourceList=/dev/null
+             -o "Dir::Etc::SourceParts=$work/sources.list.d"
+             -o "Dir::State=$work/state" -o "Dir::Cache=$work/cache")
+    # As root, apt's download sandbox user (_apt) cannot enter a cache under /root.
+    if [ "$(id -u)" = 0 ]; then UPA_APT+=(-o APT::Sandbox::User=root); fi
+}
+
+# upa_cache_fill NAME FILL [ARGS...]: prints $UPA_CACHE/NAME, filling it first unless complete:
+# FILL WORK ARGS... runs once (under a lock, in a subshell with set -euo pipefail) with a scratch
+# directory WORK and leaves the finished directory, holding a .upa-complete file, in WORK/result,
+# which is then renamed into place: a cache entry either does not exist or is complete.
+upa_cache_fill() {
+    local name=$1 fill=$2 dest=$UPA_CACHE/$1
+    shift 2
+    if [ ! -e "$dest/.upa-complete" ]; then
+        mkdir -p "$(dirname "$dest")" || return 1
+        (
+            set -euo pipefail
+            # One fill at a time; the loser of the race finds the entry done.
+            exec 9>"$dest.lock"
+            flock 9
+            [ -e "$dest/.upa-complete" ] && exit 0
+            # Leftovers of an interrupted run (we hold the lock, so nobody else uses them).
+            rm -rf "$dest".tmp.* "$dest"
+            work=$(mktemp -d "$dest.tmp.XXXXXX")
+            trap 'rm -rf "$work"' EXIT
+            "$fill" "$work" "$@"
+            mv "$work/result" "$dest"
+        ) || return 1
+    fi
     printf '%s\n' "$dest"
+}
+
+# Debian's edk2 source package (the tree Debian's OVMF/AAVMF are built from), patched by
+# dpkg-source, fetched once through a private apt (upa_private_apt).
+edk2_src() {
+    upa_cache_fill edk2-src edk2_src_fill
+}
+
+edk2_src_fill() {
+    local work=$1 dsc version
+    command -v dpkg-source >/dev/null ||
+        { upa_log "edk2_src: dpkg-source missing (package dpkg-dev; run scripts/setup.sh)"; return 1; }
+    # Same mirrors, suites and keys as the host, source indexes only.
+    upa_private_apt "$work/apt" deb-src
+    mkdir -p "$work/dl"
+    upa_log "edk2_src: fetching Debian's edk2 source package into the cache"
+    "${UPA_APT[@]}" update >&2
+    (cd "$work/dl" && "${UPA_APT[@]}" source --download-only "${UPA_EDK2_SRCPKG:-edk2}") >&2
+    dsc=$(find "$work/dl" -maxdepth 1 -name 'edk2_*.dsc' | head -n 1)
+    [ -n "$dsc" ] || { upa_log "edk2_src: no .dsc downloaded"; return 1; }
+    # dpkg-source applies Debian's patches (the bare orig tarball lacks what BaseTools needs).
+    # Its "cannot verify inline signature" warning is expected without debian-keyring: apt
+    # already checked every file against the signed Release of the host's sources.
+    dpkg-source -x "$dsc" "$work/result" >&2
+    version=$(basename "$dsc" .dsc); version=${version#edk2_}
+    case $version in
+        2022.11*) ;;
+        *) upa_log "edk2_src: warning: got edk2 $version, not 2022.11" ;;
+    esac
+    printf '%s\n' "$version" > "$work/result/.upa-complete"
+}
+
+# upa_current_firmware: prints the directory of current firmware images (usr/share/OVMF and
+# usr/share/AAVMF below it): UPA_CURRENT_FIRMWARE if set, else Debian sid's ovmf-generic and
+# qemu-efi-aarch64 packages, fetched once through a private apt (upa_private_apt) and unpacked
+# with dpkg-deb into the cache; nothing is installed. Only the images upa_use_firmware names are
+# kept (the AArch64 ones are 64 MiB each).
+upa_current_firmware() {
+    if [ -n "${UPA_CURRENT_FIRMWARE:-}" ]; then
+        printf '%s\n' "$UPA_CURRENT_FIRMWARE"
+    else
+        upa_cache_fill firmware-sid upa_current_firmware_fill
+    fi
+}
+
+upa_current_firmware_fill() {
+    local work=$1 deb keep
+    upa_private_apt "$work/apt" deb sid
+    mkdir -p "$work/dl" "$work/result"
+    upa_log "current firmware: fetching Debian sid's ovmf-generic and qemu-efi-aarch64 into the cache"
+    "${UPA_APT[@]}" update >&2
+    (cd "$work/dl" && "${UPA_APT[@]}" download ovmf-generic qemu-efi-aarch64) >&2
+    for deb in "$work"/dl/*.deb; do
+        dpkg-deb -x "$deb" "$work/result"
+        printf '%s %s\n' "$(dpkg-deb -f "$deb" Package)" "$(dpkg-deb -f "$deb" Version)" >> "$work/versions"
+    done
+    keep='OVMF_CODE_4M.fd|OVMF_CODE_4M.secboot.strictnx.fd|OVMF_VARS_4M.fd|AAVMF_CODE.no-secboot.fd|AAVMF_CODE.secboot.strictnx.fd|AAVMF_VARS.fd'
+    find "$work/result" \( -type f -o -type l \) -name '*.fd' | grep -vE "/($keep)\$" | xargs -r rm -f
+    mv "$work/versions" "$work/result/.upa-complete"
+}
+
+# upa_use_firmware NAME: the firmware boot_efi boots from now on.
+#   installed         the host's Debian packages ovmf and qemu-efi-aarch64 (bookworm: 2022.11)
+#   current           current OVMF/AAVMF (upa_current_firmware: Debian sid's, 2026.08 when written)
+#   current-strictnx  their Secure Boot builds with strict NX memory protection; the key store is
+#                     empty, so unsigned apps boot; x64 needs SMM and a secure flash (QEMU
+#                     options), AArch64 nothing more (a secure flash there faults the firmware)
+# Sets OVMF_CODE, OVMF_VARS, AAVMF_CODE, AAVMF_VARS, UPA_X64_MACHINE, UPA_X64_EXTRA,
+# UPA_FIRMWARE_LABEL (name and package version, for logs) and UPA_LOG_TAG (a suffix for serial
+# log names: empty for installed, .NAME otherwise).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+upa_use_firmware() {
+    local dir version=
+    UPA_X64_MACHINE=q35 UPA_X64_EXTRA=()
+    case $1 in
+        installed)
+            OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+            AAVMF_CODE=/usr/share/AAVMF/AAVMF_CODE.fd AAVMF_VARS=/usr/share/AAVMF/AAVMF_VARS.fd
+            version=$(dpkg-query -W -f='${Version}' ovmf 2>/dev/null) || true
+            ;;
+        current|current-strictnx)
+            dir=$(upa_current_firmware) || return 1
+            OVMF_VARS=$dir/usr/share/OVMF/OVMF_VARS_4M.fd AAVMF_VARS=$dir/usr/share/AAVMF/AAVMF_VARS.fd
+            if [ "$1" = current ]; then
+                OVMF_CODE=$dir/usr/share/OVMF/OVMF_CODE_4M.fd
+                AAVMF_CODE=$dir/usr/share/AAVMF/AAVMF_CODE.no-secboot.fd
+            else
+                OVMF_CODE=$dir/usr/share/OVMF/OVMF_CODE_4M.secboot.strictnx.fd
+                AAVMF_CODE=$dir/usr/share/AAVMF/AAVMF_CODE.secboot.strictnx.fd
+                UPA_X64_MACHINE=q35,smm=on
+                UPA_X64_EXTRA=(-global "driver=cfi.pflash01,property=secure,value=on")
+            fi
+            version=$(awk '$1 == "ovmf-generic" { print $2 }' "$dir/.upa-complete" 2>/dev/null) || true
+            ;;
+        *) upa_log "upa_use_firmware: installed, current or current-strictnx, not '$1'"; return 2 ;;
+    esac
+    UPA_FIRMWARE_LABEL="$1 ${version:-(version unknown)}"
+    UPA_LOG_TAG=.$1
+    [ "$1" = installed ] && UPA_LOG_TAG=
+    return 0
 }
 
 # release_artifact RUST_TARGET: prints the path of the shipped library for RUST_TARGET under
@@ -255,7 +388,7 @@ uefi_c_app() {
 # unless QEMU exited cleanly and the last "N passed, M failed" line has M = 0.
 boot_and_check() {
     local name=$1 arch=$2 efi=$3 log=$4 timeout=${5:-300} start rc=0 report=0
-    upa_log "${name}[$arch]: booting (timeout ${timeout}s)"
+    upa_log "${name}[$arch]: booting in $UPA_FIRMWARE_LABEL (timeout ${timeout}s)"
     start=$(date +%s%N)
     boot_efi "$arch" "$efi" "$log" "$timeout" || rc=$?
     upa_log "${name}[$arch]: boot to shutdown took $(( ($(date +%s%N) - start) / 1000000 )) ms (QEMU exit status $rc)"
@@ -294,3 +427,15 @@ for_arches() {
 api_functions() {
     grep -oE '^pool_[A-Za-z0-9_]+ \(' "$1" | sed 's/ ($//' | sort -u
 }
+
+# The firmware of every boot: UPA_FIRMWARE (default installed), unless the caller set the image
+# variables themselves.
+if [ -z "${OVMF_CODE:-}${AAVMF_CODE:-}" ]; then
+    upa_use_firmware "${UPA_FIRMWARE:-installed}" || return 1
+else
+    : "${OVMF_CODE:=/usr/share/OVMF/OVMF_CODE_4M.fd}" "${OVMF_VARS:=/usr/share/OVMF/OVMF_VARS_4M.fd}"
+    : "${AAVMF_CODE:=/usr/share/AAVMF/AAVMF_CODE.fd}" "${AAVMF_VARS:=/usr/share/AAVMF/AAVMF_VARS.fd}"
+    UPA_X64_MACHINE=q35 UPA_X64_EXTRA=()
+    # shellcheck disable=SC2034 # used by the scripts that source this file
+    UPA_FIRMWARE_LABEL="OVMF_CODE=$OVMF_CODE AAVMF_CODE=$AAVMF_CODE" UPA_LOG_TAG=.custom
+fi

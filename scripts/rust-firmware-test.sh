@@ -10,10 +10,11 @@
 # AllocatePool/FreePool allocator, and prints the .text the library adds to a Rust app.
 #
 # Outputs, per ARCH, under build/uefi/ARCH/: rust_uefi_test.efi, rust_uefi_test.log (the serial
-# log), size_probe_pool.efi and size_probe_stub.efi.
+# log; rust_uefi_test.FIRMWARE.log in firmware other than the installed one), size_probe_pool.efi
+# and size_probe_stub.efi.
 # Environment: RUST_FIRMWARE_TEST_TIMEOUT (seconds per boot, default 120), CLANG (clang-19) and
-# LLVM_AR (llvm-ar-19) for the C part, LLVM_SIZE (llvm-size-19), plus lib.sh's QEMU_* / OVMF_* /
-# AAVMF_* overrides.
+# LLVM_AR (llvm-ar-19) for the C part, LLVM_SIZE (llvm-size-19), plus lib.sh's UPA_FIRMWARE and
+# QEMU_* / OVMF_* / AAVMF_* overrides.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -57,7 +58,7 @@ run_arch() {
     local arch=$1 rust_target
     rust_target=$(uefi_rust_target "$arch") || return 2
     local out=build/uefi/$arch
-    local efi=$out/rust_uefi_test.efi log=$out/rust_uefi_test.log
+    local efi=$out/rust_uefi_test.efi log=$out/rust_uefi_test$UPA_LOG_TAG.log
     mkdir -p "$out"
 
     upa_log "rust-firmware-test[$arch]: building $crate ($rust_target, release)"
