@@ -80,6 +80,13 @@ void __attribute__((ms_abi)) uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
 #define POOL_MEMORY_TYPE_DEFAULT 0x6FFFFFFFU
 
 /**
+  `pool_init_ex` option: every block goes to the firmware (the pool and page paths), none to
+  the small-block front, so that firmware debugging tools (EDK2's heap guard, memory profile)
+  see each one. Blocks the front holds from before stay valid.
+**/
+#define POOL_PASS_THROUGH 1U
+
+/**
   Largest size any allocation function accepts (256 TiB): far beyond any UEFI machine's memory,
   and far below the sizes at which firmware arithmetic wraps (EDK2 DxeCore turns
   `0x…FFD1..=0x…FFD7` into a zero-sized block and faults within 4 KiB of 2^64).
@@ -98,28 +105,47 @@ void __attribute__((ms_abi)) uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
 #define POOL_DEFAULT_ALIGN ((UINTN)16U)
 
 /**
+  Largest size and alignment served by the small-block front: blocks in size classes of 32 to
+  1024 bytes, from 4 KiB pages of the library's, without a firmware call per block. Larger blocks
+  come from AllocatePool (the pool path) or AllocatePages (the page path).
+**/
+#define POOL_FRONT_LIMIT ((UINTN)1024U)
+
+/**
+  Size classes of the small-block front; after every block is freed it keeps at most one empty
+  page per class used (pool_trim gives those back).
+**/
+#define POOL_SIZE_CLASSES ((UINTN)18U)
+
+/**
   Allocation statistics (`POOL_STATS` in C). Counters start at 0 when the image loads and are
   never reset.
 **/
 typedef struct {
   /// Blocks allocated and not yet freed, on every path.
   UINT64 LiveBlocks;
-  /// Sum of the current sizes of live aligned-path and page-path blocks (from C or Rust).
-  /// Raw-path blocks count as 0 bytes: C's `pool_raw_free` cannot say how large they were, and
-  /// either API may free them.
+  /// Sum of the sizes callers asked for (or last resized to) of live blocks of the front, the
+  /// pool path and the page path, from C or Rust. Raw-path blocks count as 0 bytes: C's
+  /// `pool_raw_free` cannot say how large they were, and either API may free them.
   UINT64 LiveBytes;
   /// The highest live byte count seen.
   UINT64 PeakBytes;
   /// Total bytes ever requested from firmware for callers' blocks (pool sizes; pages times
-  /// 4096), the extra request of a firmware-aware misprediction included.
+  /// 4096, the front's pages included), the extra request of a firmware-aware misprediction
+  /// included.
   UINT64 RequestedBytes;
-  /// Bytes the library currently holds for its own bookkeeping (the page-block registry).
+  /// Bytes of firmware memory the library currently holds for its own bookkeeping: the page
+  /// index, the front's page records and the pages of its slack tables.
   UINT64 BookkeepingBytes;
   /// Allocations that returned NULL because the firmware refused.
   UINT64 FailedRequests;
   /// Calls refused for bad arguments: sizes or alignments out of range, foreign, interior or
   /// already freed pointers, a NULL `Stats`.
   UINT64 InvalidCalls;
+  /// Pages of callers' blocks the small-block front holds from the firmware.
+  UINT64 FrontPages;
+  /// Bytes of those pages not in a live block: free slots and the unused end of each page.
+  UINT64 FrontIdleBytes;
 } POOL_STATS;
 
 /**
@@ -173,8 +199,35 @@ pool_init (
   );
 
 /**
-  Undoes pool_init: closes the ExitBootServices event, for images that unload (an EDK2 library
-  destructor calls it). Live blocks stay valid and can be freed after a new pool_init.
+  pool_init with options: POOL_PASS_THROUGH sends every block to the firmware (AllocatePool or
+  AllocatePages per block, none from the small-block front), so that firmware debugging tools
+  such as EDK2's heap guard, use-after-free detection and memory profile see each one; blocks
+  the front holds from before stay valid. The EDK2 library passes it when
+  PcdUefiPoolAllocPassThrough is TRUE.
+
+  @param[in] ImageHandle  As for pool_init.
+  @param[in] SystemTable  As for pool_init.
+  @param[in] MemoryType   As for pool_init.
+  @param[in] Options      0, or POOL_PASS_THROUGH.
+
+  @retval EFI_SUCCESS            The library is ready.
+  @retval EFI_INVALID_PARAMETER  As for pool_init, or an unknown bit in Options.
+  @retval EFI_ALREADY_STARTED    The library was initialised already; nothing changed.
+  @retval other                  CreateEvent failed; the library stays uninitialised.
+**/
+EFI_STATUS
+EFIAPI
+pool_init_ex (
+  IN EFI_HANDLE  ImageHandle,
+  IN EFI_SYSTEM_TABLE  *SystemTable,
+  IN UINT32  MemoryType,
+  IN UINT32  Options
+  );
+
+/**
+  Undoes pool_init, for images that unload (an EDK2 library destructor calls it): gives idle
+  pages back as pool_trim does, then closes the ExitBootServices event. Live blocks stay valid
+  and can be freed after a new pool_init.
 
   @retval EFI_SUCCESS      The library is uninitialised.
   @retval EFI_NOT_STARTED  The library was not initialised.
@@ -367,6 +420,22 @@ EFI_STATUS
 EFIAPI
 pool_stats (
   OUT POOL_STATS  *Stats
+  );
+
+/**
+  Gives back to the firmware every page of the small-block front that holds no live block
+  (the pages the front keeps for reuse: at most one per size class), and the bookkeeping that
+  only described them. After every block is freed and pool_trim returns, the library holds no
+  firmware memory. Called from a notify function that interrupted another library call, it
+  only asks for the work to be done as that call returns, and returns 0.
+
+  @return  The number of the front's pages given back; 0 if the library is not initialised or
+           boot services have ended.
+**/
+UINTN
+EFIAPI
+pool_trim (
+  VOID
   );
 
 /**

@@ -17,9 +17,10 @@
 
 use core::ffi::{c_char, c_void};
 
+use crate::call;
 use crate::refusal::{self, Caller};
 use crate::stats::{self, PoolStats};
-use crate::{aligned, firmware, raw};
+use crate::{aligned, firmware, front, raw};
 
 /// `UINTN`: from the EDK2 or gnu-efi headers when present, else from this header's prologue.
 pub type UINTN = usize;
@@ -62,18 +63,48 @@ pub unsafe extern "efiapi" fn pool_init(
     MemoryType: UINT32,
 ) -> EFI_STATUS {
     // SAFETY: the caller passes its image handle and system table.
-    unsafe { firmware::init(ImageHandle, SystemTable, MemoryType) }.0
+    unsafe { firmware::init(ImageHandle, SystemTable, MemoryType, 0) }.0
 }
 
-/// Undoes pool_init: closes the ExitBootServices event, for images that unload (an EDK2 library
-/// destructor calls it). Live blocks stay valid and can be freed after a new pool_init.
+/// pool_init with options: POOL_PASS_THROUGH sends every block to the firmware (AllocatePool or
+/// AllocatePages per block, none from the small-block front), so that firmware debugging tools
+/// such as EDK2's heap guard, use-after-free detection and memory profile see each one; blocks
+/// the front holds from before stay valid. The EDK2 library passes it when
+/// PcdUefiPoolAllocPassThrough is TRUE.
+///
+/// @param[in] ImageHandle  As for pool_init.
+/// @param[in] SystemTable  As for pool_init.
+/// @param[in] MemoryType   As for pool_init.
+/// @param[in] Options      0, or POOL_PASS_THROUGH.
+///
+/// @retval EFI_SUCCESS            The library is ready.
+/// @retval EFI_INVALID_PARAMETER  As for pool_init, or an unknown bit in Options.
+/// @retval EFI_ALREADY_STARTED    The library was initialised already; nothing changed.
+/// @retval other                  CreateEvent failed; the library stays uninitialised.
+#[unsafe(no_mangle)]
+pub unsafe extern "efiapi" fn pool_init_ex(
+    ImageHandle: EFI_HANDLE,
+    SystemTable: *mut EFI_SYSTEM_TABLE,
+    MemoryType: UINT32,
+    Options: UINT32,
+) -> EFI_STATUS {
+    // SAFETY: the caller passes its image handle and system table.
+    unsafe { firmware::init(ImageHandle, SystemTable, MemoryType, Options) }.0
+}
+
+/// Undoes pool_init, for images that unload (an EDK2 library destructor calls it): gives idle
+/// pages back as pool_trim does, then closes the ExitBootServices event. Live blocks stay valid
+/// and can be freed after a new pool_init.
 ///
 /// @retval EFI_SUCCESS      The library is uninitialised.
 /// @retval EFI_NOT_STARTED  The library was not initialised.
 /// @retval EFI_UNSUPPORTED  Boot services have ended.
 #[unsafe(no_mangle)]
 pub extern "efiapi" fn pool_fini() -> EFI_STATUS {
-    firmware::fini().0
+    call::run(Caller::FINI, |call| {
+        front::trim(call);
+        firmware::fini().0
+    })
 }
 
 /// Allocates Size bytes aligned to Align, for any power-of-two Align up to POOL_MAX_ALIGN.
@@ -92,7 +123,10 @@ pub extern "efiapi" fn pool_fini() -> EFI_STATUS {
 ///          have ended.
 #[unsafe(no_mangle)]
 pub extern "efiapi" fn pool_aligned_alloc(Size: UINTN, Align: UINTN) -> *mut VOID {
-    aligned::alloc(Size, Align, Caller::ALIGNED_ALLOC).cast()
+    call::run(Caller::ALIGNED_ALLOC, |call| {
+        aligned::alloc_inline(Size, Align, call)
+    })
+    .cast()
 }
 
 /// Allocates Count * Size zeroed bytes aligned to Align.
@@ -105,7 +139,10 @@ pub extern "efiapi" fn pool_aligned_alloc(Size: UINTN, Align: UINTN) -> *mut VOI
 ///          overflows and in every case pool_aligned_alloc returns NULL.
 #[unsafe(no_mangle)]
 pub extern "efiapi" fn pool_aligned_calloc(Count: UINTN, Size: UINTN, Align: UINTN) -> *mut VOID {
-    aligned::alloc_zeroed(Count, Size, Align, Caller::ALIGNED_CALLOC).cast()
+    call::run(Caller::ALIGNED_CALLOC, |call| {
+        aligned::alloc_zeroed(Count, Size, Align, call)
+    })
+    .cast()
 }
 
 /// Resizes a block of pool_aligned_alloc without being told its old size, keeping its alignment.
@@ -123,7 +160,11 @@ pub extern "efiapi" fn pool_aligned_calloc(Count: UINTN, Size: UINTN, Align: UIN
 #[unsafe(no_mangle)]
 pub unsafe extern "efiapi" fn pool_aligned_realloc(Ptr: *mut VOID, NewSize: UINTN) -> *mut VOID {
     // SAFETY: the header's contract on block pointers.
-    unsafe { aligned::realloc(Ptr.cast(), NewSize, Caller::ALIGNED_REALLOC) }.cast()
+    call::run(Caller::ALIGNED_REALLOC, |call| {
+        // SAFETY: the header's contract on block pointers.
+        unsafe { aligned::realloc(Ptr.cast(), NewSize, call) }
+    })
+    .cast()
 }
 
 /// Frees a block of pool_aligned_alloc, pool_aligned_calloc or pool_aligned_realloc. The block's
@@ -139,7 +180,11 @@ pub unsafe extern "efiapi" fn pool_aligned_realloc(Ptr: *mut VOID, NewSize: UINT
 #[unsafe(no_mangle)]
 pub unsafe extern "efiapi" fn pool_aligned_free(Ptr: *mut VOID) -> EFI_STATUS {
     // SAFETY: the header's contract on block pointers.
-    unsafe { aligned::free(Ptr.cast(), Caller::ALIGNED_FREE) }.0
+    call::run(Caller::ALIGNED_FREE, |call| {
+        // SAFETY: the header's contract on block pointers.
+        unsafe { aligned::free_inline(Ptr.cast(), call) }
+    })
+    .0
 }
 
 /// Allocates Size bytes with AllocatePool and nothing else: no header, no overhead, the 8-byte
@@ -151,7 +196,7 @@ pub unsafe extern "efiapi" fn pool_aligned_free(Ptr: *mut VOID) -> EFI_STATUS {
 /// @return  The block, to be released with pool_raw_free (or FreePool); NULL on failure.
 #[unsafe(no_mangle)]
 pub extern "efiapi" fn pool_raw_alloc(Size: UINTN) -> *mut VOID {
-    raw::alloc(Size, Caller::RAW_ALLOC).cast()
+    call::run(Caller::RAW_ALLOC, |call| raw::alloc(Size, call)).cast()
 }
 
 /// Frees a block of pool_raw_alloc (or any AllocatePool block) with FreePool. Blocks of the aligned
@@ -168,7 +213,11 @@ pub extern "efiapi" fn pool_raw_alloc(Size: UINTN) -> *mut VOID {
 #[unsafe(no_mangle)]
 pub unsafe extern "efiapi" fn pool_raw_free(Ptr: *mut VOID) -> EFI_STATUS {
     // SAFETY: the header's contract on block pointers.
-    unsafe { raw::free(Ptr.cast(), raw::OtherPaths::Refuse, Caller::RAW_FREE) }.0
+    call::run(Caller::RAW_FREE, |call| {
+        // SAFETY: the header's contract on block pointers.
+        unsafe { raw::free(Ptr.cast(), call) }
+    })
+    .0
 }
 
 /// Shrinks a block in place, for blocks of both the aligned and the raw allocator: shrinking or
@@ -190,7 +239,11 @@ pub unsafe extern "efiapi" fn pool_shrink(
     NewSize: UINTN,
 ) -> BOOLEAN {
     // SAFETY: the header's contract on block pointers.
-    unsafe { aligned::shrink(Ptr.cast(), OldSize, NewSize, Caller::SHRINK) }.into()
+    call::run(Caller::SHRINK, |call| {
+        // SAFETY: the header's contract on block pointers.
+        unsafe { aligned::shrink(Ptr.cast(), OldSize, NewSize, call) }
+    })
+    .into()
 }
 
 /// pool_shrink returning a pointer: the block cannot move, so this is Ptr when pool_shrink would
@@ -208,11 +261,11 @@ pub unsafe extern "efiapi" fn pool_remap(
     NewSize: UINTN,
 ) -> *mut VOID {
     // SAFETY: the header's contract on block pointers.
-    if unsafe { aligned::shrink(Ptr.cast(), OldSize, NewSize, Caller::SHRINK) } {
-        Ptr
-    } else {
-        core::ptr::null_mut()
-    }
+    let shrunk = call::run(Caller::REMAP, |call| {
+        // SAFETY: the header's contract on block pointers.
+        unsafe { aligned::shrink(Ptr.cast(), OldSize, NewSize, call) }
+    });
+    if shrunk { Ptr } else { core::ptr::null_mut() }
 }
 
 /// Returns how many bytes of a block of the aligned allocator may be used: at least the size it
@@ -224,8 +277,10 @@ pub unsafe extern "efiapi" fn pool_remap(
 ///          library is not initialised or boot services have ended.
 #[unsafe(no_mangle)]
 pub unsafe extern "efiapi" fn pool_usable_size(Ptr: *mut VOID) -> UINTN {
-    // SAFETY: the header's contract on block pointers.
-    unsafe { aligned::usable_size(Ptr.cast()) }
+    call::run(Caller::USABLE_SIZE, |_| {
+        // SAFETY: the header's contract on block pointers.
+        unsafe { aligned::usable_size(Ptr.cast()) }
+    })
 }
 
 /// Copies the library's allocation statistics. Works at any time, also before pool_init.
@@ -236,13 +291,28 @@ pub unsafe extern "efiapi" fn pool_usable_size(Ptr: *mut VOID) -> UINTN {
 /// @retval EFI_INVALID_PARAMETER  Stats is NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "efiapi" fn pool_stats(Stats: *mut PoolStats) -> EFI_STATUS {
-    if Stats.is_null() {
-        refusal::invalid_call(Caller::STATS, core::ptr::null_mut());
-        return uefi_raw::Status::INVALID_PARAMETER.0;
-    }
-    // SAFETY: the caller passes a writable POOL_STATS.
-    unsafe { Stats.write(stats::snapshot()) };
-    uefi_raw::Status::SUCCESS.0
+    call::run(Caller::STATS, |call| {
+        if Stats.is_null() {
+            refusal::invalid_call(call.caller, core::ptr::null_mut());
+            return uefi_raw::Status::INVALID_PARAMETER.0;
+        }
+        // SAFETY: the caller passes a writable POOL_STATS.
+        unsafe { Stats.write(stats::snapshot()) };
+        uefi_raw::Status::SUCCESS.0
+    })
+}
+
+/// Gives back to the firmware every page of the small-block front that holds no live block
+/// (the pages the front keeps for reuse: at most one per size class), and the bookkeeping that
+/// only described them. After every block is freed and pool_trim returns, the library holds no
+/// firmware memory. Called from a notify function that interrupted another library call, it
+/// only asks for the work to be done as that call returns, and returns 0.
+///
+/// @return  The number of the front's pages given back; 0 if the library is not initialised or
+///          boot services have ended.
+#[unsafe(no_mangle)]
+pub extern "efiapi" fn pool_trim() -> UINTN {
+    call::run(Caller::TRIM, front::trim)
 }
 
 /// A function the library calls for every call it refuses for its arguments (those

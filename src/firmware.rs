@@ -31,6 +31,18 @@ static SYSTEM_TABLE: AtomicPtr<SystemTable> = AtomicPtr::new(ptr::null_mut());
 static EXIT_EVENT: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 static MEMORY_TYPE: AtomicU32 = AtomicU32::new(0);
 static TAG_KEY: AtomicU64 = AtomicU64::new(0);
+static OPTIONS: AtomicU32 = AtomicU32::new(0);
+
+/// `pool_init_ex` option: every block goes to the firmware (the pool and page paths), none to
+/// the small-block front, so that firmware debugging tools (EDK2's heap guard, memory profile)
+/// see each one. Blocks the front holds from before stay valid.
+pub const POOL_PASS_THROUGH: u32 = 1;
+
+/// Whether small blocks come from the front (not `POOL_PASS_THROUGH`).
+#[inline(always)]
+pub(crate) fn front_enabled() -> bool {
+    OPTIONS.load(Ordering::Relaxed) & POOL_PASS_THROUGH == 0
+}
 
 /// Boot Services as found at the start of one library call.
 #[derive(Clone, Copy)]
@@ -95,8 +107,9 @@ pub(crate) unsafe fn init(
     image: Handle,
     system_table: *mut SystemTable,
     memory_type: u32,
+    options: u32,
 ) -> Status {
-    if system_table.is_null() {
+    if system_table.is_null() || options & !POOL_PASS_THROUGH != 0 {
         return Status::INVALID_PARAMETER;
     }
     // SAFETY: the caller passes the firmware's table.
@@ -146,11 +159,13 @@ pub(crate) unsafe fn init(
     EXIT_EVENT.store(event, Ordering::Relaxed);
     SYSTEM_TABLE.store(system_table, Ordering::Relaxed);
     MEMORY_TYPE.store(memory_type, Ordering::Relaxed);
+    OPTIONS.store(options, Ordering::Relaxed);
     // The key survives fini/init cycles so that blocks allocated before stay valid; the tag hash
     // mixes it, so the raw addresses serve.
     let key = (system_table as u64 ^ (image as u64).rotate_left(29)) | 1;
     let _ = TAG_KEY.compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed);
     residue::forget();
+    crate::front::adopt_memory_type(memory_type);
     STATE.store(READY, Ordering::Release);
     Status::SUCCESS
 }
@@ -199,7 +214,8 @@ unsafe fn image_data_type(bs: *const BootServices, image: Handle) -> Option<u32>
 }
 
 /// Raised task priority, restored on drop. Keeps notify functions that may call the library out
-/// of the registry while it is changed; not a lock, so it cannot deadlock.
+/// of the index and the front's page lists while they change; not a lock, so it cannot
+/// deadlock.
 pub(crate) struct RaisedTpl {
     services: Services,
     previous: Tpl,
@@ -266,13 +282,22 @@ impl Services {
         unsafe { ((*self.0).free_pages)(address as u64, pages) }
     }
 
-    /// Raises the TPL to `TPL_NOTIFY`, the highest level at which UEFI allows pool calls.
-    pub(crate) fn raise_tpl(self) -> RaisedTpl {
+    /// Raises the TPL to `TPL_NOTIFY`, the highest level at which UEFI allows pool calls; `None`
+    /// for a caller already above it (outside the contract): the TPL is then left as it was.
+    /// The current TPL is read by raising to `TPL_HIGH_LEVEL`, which is never lower.
+    pub(crate) fn raise_tpl(self) -> Option<RaisedTpl> {
         // SAFETY: `self` was live at the start of this library call.
-        let previous = unsafe { ((*self.0).raise_tpl)(Tpl::NOTIFY) };
-        RaisedTpl {
-            services: self,
-            previous,
+        unsafe {
+            let previous = ((*self.0).raise_tpl)(Tpl::HIGH_LEVEL);
+            if previous > Tpl::NOTIFY {
+                ((*self.0).restore_tpl)(previous);
+                return None;
+            }
+            ((*self.0).restore_tpl)(Tpl::NOTIFY);
+            Some(RaisedTpl {
+                services: self,
+                previous,
+            })
         }
     }
 }

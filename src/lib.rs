@@ -71,19 +71,31 @@ extern crate std;
 
 mod aligned;
 mod block;
+mod call;
+mod classes;
 mod firmware;
+mod front;
 mod global;
+mod hooks;
+mod index;
 mod limits;
 mod pages;
+mod pool;
 mod raw;
+mod records;
 mod refusal;
-mod registry;
 mod residue;
+mod route;
 mod stats;
 
 pub mod ffi;
 
-pub use firmware::POOL_MEMORY_TYPE_DEFAULT;
-pub use global::PoolAllocator;
-pub use limits::{POOL_DEFAULT_ALIGN, POOL_MAX_ALIGN, POOL_MAX_SIZE};
+pub use firmware::{POOL_MEMORY_TYPE_DEFAULT, POOL_PASS_THROUGH};
+pub use global::{FirmwarePool, PoolAllocator};
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub use hooks::{forget_state, set_step_hook};
+pub use limits::{
+    POOL_DEFAULT_ALIGN, POOL_FRONT_LIMIT, POOL_MAX_ALIGN, POOL_MAX_SIZE, POOL_SIZE_CLASSES,
+};
 pub use stats::{PoolStats, snapshot as stats};

@@ -12,6 +12,17 @@ pub const POOL_MAX_ALIGN: usize = 0x4000_0000;
 /// AArch64.
 pub const POOL_DEFAULT_ALIGN: usize = 16;
 
+/// Largest size and alignment served by the small-block front: blocks in size classes of 32 to
+/// 1024 bytes, from 4 KiB pages of the library's, without a firmware call per block. Larger blocks
+/// come from AllocatePool (the pool path) or AllocatePages (the page path).
+pub const POOL_FRONT_LIMIT: usize = 1024;
+
+/// Size classes of the small-block front; after every block is freed it keeps at most one empty
+/// page per class used (pool_trim gives those back).
+pub const POOL_SIZE_CLASSES: usize = 18;
+
+pub(crate) const FRONT_LIMIT: usize = POOL_FRONT_LIMIT;
+
 /// UEFI page size.
 pub(crate) const PAGE_SIZE: usize = 4096;
 

@@ -9,22 +9,30 @@ use core::{mem, ptr};
 use crate::ffi::POOL_INVALID_CALL_HANDLER;
 use crate::stats;
 
-/// The public function a call came in through.
+/// The public function a call came in through: its NUL-terminated name.
 #[derive(Clone, Copy)]
-pub(crate) struct Caller(&'static CStr);
+pub(crate) struct Caller(*const c_char);
 
 impl Caller {
-    pub(crate) const ALIGNED_ALLOC: Caller = Caller(c"pool_aligned_alloc");
-    pub(crate) const ALIGNED_CALLOC: Caller = Caller(c"pool_aligned_calloc");
-    pub(crate) const ALIGNED_REALLOC: Caller = Caller(c"pool_aligned_realloc");
-    pub(crate) const ALIGNED_FREE: Caller = Caller(c"pool_aligned_free");
-    pub(crate) const RAW_ALLOC: Caller = Caller(c"pool_raw_alloc");
-    pub(crate) const RAW_FREE: Caller = Caller(c"pool_raw_free");
-    pub(crate) const SHRINK: Caller = Caller(c"pool_shrink");
-    pub(crate) const STATS: Caller = Caller(c"pool_stats");
-    pub(crate) const RUST_ALLOC: Caller = Caller(c"PoolAllocator::alloc");
-    pub(crate) const RUST_DEALLOC: Caller = Caller(c"PoolAllocator::dealloc");
-    pub(crate) const RUST_REALLOC: Caller = Caller(c"PoolAllocator::realloc");
+    const fn named(name: &'static CStr) -> Caller {
+        Caller(name.as_ptr())
+    }
+
+    pub(crate) const ALIGNED_ALLOC: Caller = Caller::named(c"pool_aligned_alloc");
+    pub(crate) const ALIGNED_CALLOC: Caller = Caller::named(c"pool_aligned_calloc");
+    pub(crate) const ALIGNED_REALLOC: Caller = Caller::named(c"pool_aligned_realloc");
+    pub(crate) const ALIGNED_FREE: Caller = Caller::named(c"pool_aligned_free");
+    pub(crate) const RAW_ALLOC: Caller = Caller::named(c"pool_raw_alloc");
+    pub(crate) const RAW_FREE: Caller = Caller::named(c"pool_raw_free");
+    pub(crate) const SHRINK: Caller = Caller::named(c"pool_shrink");
+    pub(crate) const REMAP: Caller = Caller::named(c"pool_remap");
+    pub(crate) const USABLE_SIZE: Caller = Caller::named(c"pool_usable_size");
+    pub(crate) const STATS: Caller = Caller::named(c"pool_stats");
+    pub(crate) const TRIM: Caller = Caller::named(c"pool_trim");
+    pub(crate) const FINI: Caller = Caller::named(c"pool_fini");
+    pub(crate) const RUST_ALLOC: Caller = Caller::named(c"PoolAllocator::alloc");
+    pub(crate) const RUST_DEALLOC: Caller = Caller::named(c"PoolAllocator::dealloc");
+    pub(crate) const RUST_REALLOC: Caller = Caller::named(c"PoolAllocator::realloc");
 }
 
 /// The registered handler, as a raw pointer (null: none).
@@ -52,6 +60,6 @@ pub(crate) fn invalid_call(caller: Caller, pointer: *mut u8) {
             )
         };
         // SAFETY: the image registered it for exactly this call.
-        unsafe { handler(caller.0.as_ptr(), pointer.cast()) };
+        unsafe { handler(caller.0, pointer.cast()) };
     }
 }

@@ -10,22 +10,28 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub struct PoolStats {
     /// Blocks allocated and not yet freed, on every path.
     pub live_blocks: u64,
-    /// Sum of the current sizes of live aligned-path and page-path blocks (from C or Rust).
-    /// Raw-path blocks count as 0 bytes: C's `pool_raw_free` cannot say how large they were, and
-    /// either API may free them.
+    /// Sum of the sizes callers asked for (or last resized to) of live blocks of the front, the
+    /// pool path and the page path, from C or Rust. Raw-path blocks count as 0 bytes: C's
+    /// `pool_raw_free` cannot say how large they were, and either API may free them.
     pub live_bytes: u64,
     /// The highest live byte count seen.
     pub peak_bytes: u64,
     /// Total bytes ever requested from firmware for callers' blocks (pool sizes; pages times
-    /// 4096), the extra request of a firmware-aware misprediction included.
+    /// 4096, the front's pages included), the extra request of a firmware-aware misprediction
+    /// included.
     pub requested_bytes: u64,
-    /// Bytes the library currently holds for its own bookkeeping (the page-block registry).
+    /// Bytes of firmware memory the library currently holds for its own bookkeeping: the page
+    /// index, the front's page records and the pages of its slack tables.
     pub bookkeeping_bytes: u64,
     /// Allocations that returned NULL because the firmware refused.
     pub failed_requests: u64,
     /// Calls refused for bad arguments: sizes or alignments out of range, foreign, interior or
     /// already freed pointers, a NULL `Stats`.
     pub invalid_calls: u64,
+    /// Pages of callers' blocks the small-block front holds from the firmware.
+    pub front_pages: u64,
+    /// Bytes of those pages not in a live block: free slots and the unused end of each page.
+    pub front_idle_bytes: u64,
 }
 
 struct Counters {
@@ -105,7 +111,10 @@ pub(crate) fn invalid() {
 
 /// A consistent-enough copy of the counters (each one is exact; they are read one by one).
 pub fn snapshot() -> PoolStats {
+    let (front_pages, front_idle_bytes) = crate::front::holdings();
     PoolStats {
+        front_pages: front_pages as u64,
+        front_idle_bytes: front_idle_bytes as u64,
         live_blocks: COUNTERS.live_blocks.load(Relaxed),
         live_bytes: COUNTERS.live_bytes.load(Relaxed),
         peak_bytes: COUNTERS.peak_bytes.load(Relaxed),
@@ -114,4 +123,9 @@ pub fn snapshot() -> PoolStats {
         failed_requests: COUNTERS.failed_requests.load(Relaxed),
         invalid_calls: COUNTERS.invalid_calls.load(Relaxed),
     }
+}
+
+#[cfg(feature = "test-hooks")]
+pub(crate) fn forget_bookkeeping() {
+    COUNTERS.bookkeeping_bytes.store(0, Relaxed);
 }

@@ -8,7 +8,7 @@ use core::ptr;
 
 #[test]
 fn before_init_everything_fails_cleanly() {
-    let sim = Sim::new(SimConfig::default());
+    let sim = fresh_sim(SimConfig::default());
     assert!(alloc(64, 16).is_null());
     assert!(pool_raw_alloc(64).is_null());
     assert!(pool_aligned_calloc(4, 4, 16).is_null());
@@ -28,7 +28,7 @@ fn before_init_everything_fails_cleanly() {
 
 #[test]
 fn init_validates_its_arguments() {
-    let sim = Sim::new(SimConfig::default());
+    let sim = fresh_sim(SimConfig::default());
     let image = sim.image_handle();
     let st = sim.system_table();
     assert_eq!(
@@ -123,33 +123,43 @@ fn every_alignment_and_size_is_served_aligned_and_inside_the_block() {
 }
 
 #[test]
-fn size_zero_gives_unique_blocks_of_usable_size_zero() {
-    let fw = Booted::edk2();
-    let blocks: Vec<_> = [1, 16, 4096]
-        .iter()
-        .flat_map(|&a| [alloc(0, a), alloc(0, a)])
-        .collect();
-    let raw = [pool_raw_alloc(0), pool_raw_alloc(0)];
-    for (i, &b) in blocks.iter().enumerate() {
-        assert!(!b.is_null());
-        assert!(blocks[..i].iter().all(|&other| other != b), "unique");
-    }
-    assert!(!raw[0].is_null() && raw[0] != raw[1]);
-    assert!(
-        blocks
+fn size_zero_gives_unique_blocks() {
+    for front in [true, false] {
+        let fw = if front {
+            Booted::edk2()
+        } else {
+            Booted::pass_through()
+        };
+        let s0 = stats();
+        let blocks: Vec<_> = [1, 16, 4096]
             .iter()
-            .all(|&b| usable(b) == 0 || b.addr() % 4096 == 0)
-    );
-    blocks.iter().for_each(|&b| assert_eq!(free(b), SUCCESS));
-    raw.iter()
-        .for_each(|&b| assert_eq!(unsafe { pool_raw_free(b) }, SUCCESS));
-    fw.assert_clean();
-    fw.assert_no_leaks();
+            .flat_map(|&a| [alloc(0, a), alloc(0, a)])
+            .collect();
+        let raw = [pool_raw_alloc(0), pool_raw_alloc(0)];
+        for (i, &b) in blocks.iter().enumerate() {
+            assert!(!b.is_null());
+            assert!(blocks[..i].iter().all(|&other| other != b), "unique");
+        }
+        assert!(!raw[0].is_null() && raw[0] != raw[1]);
+        // The front's smallest class, the pool path's exact size, or a page.
+        let expected = if front { 32 } else { 0 };
+        assert!(
+            blocks
+                .iter()
+                .all(|&b| usable(b) == expected || b.addr() % 4096 == 0)
+        );
+        assert_eq!(stats().live_bytes, s0.live_bytes, "size 0 counts 0 bytes");
+        blocks.iter().for_each(|&b| assert_eq!(free(b), SUCCESS));
+        raw.iter()
+            .for_each(|&b| assert_eq!(unsafe { pool_raw_free(b) }, SUCCESS));
+        fw.assert_clean();
+        fw.assert_no_leaks();
+    }
 }
 
 #[test]
 fn requests_fit_edk2_bins_once_the_residue_is_learned() {
-    let _fw = Booted::edk2();
+    let _fw = Booted::pass_through();
     // Teach the pattern (24 mod 128): the first blocks may ask for Size + Align.
     let warmup: Vec<_> = (0..8).map(|_| alloc(8, 16)).collect();
     for (size, align, expected) in [
@@ -193,7 +203,7 @@ fn requests_never_exceed_the_bound_on_any_residue_pattern() {
         Residue::Random,
         Residue::Alternating,
     ] {
-        let fw = Booted::with_residue(residue);
+        let fw = Booted::pass_through_with_residue(residue);
         let mut rng = Rng::new(7);
         let mut mispredictions = 0;
         for _ in 0..scaled(400, 40) {
@@ -314,7 +324,7 @@ fn foreign_interior_and_freed_pointers_are_refused_and_nothing_is_freed() {
 
 #[test]
 fn realloc_needs_no_old_size_and_stays_in_place_when_it_fits() {
-    let fw = Booted::with_residue(Residue::Fixed(56));
+    let fw = Booted::pass_through_with_residue(Residue::Fixed(56));
     // The first block, before any residue is known, asks Size + 64; on residue 56 it uses 8 of
     // the 64 and keeps 56 bytes of tail.
     let block = alloc(100, 64);
@@ -365,11 +375,6 @@ fn page_blocks_shrink_in_place_and_give_pages_back() {
     assert_eq!(free(grown), SUCCESS);
     fw.assert_clean();
     fw.assert_no_leaks();
-    assert_eq!(
-        stats().bookkeeping_bytes,
-        0,
-        "the registry is released when empty"
-    );
 }
 
 #[test]
@@ -430,7 +435,16 @@ fn stats_are_exact() {
         "raw blocks count 0 bytes"
     );
     assert!(s1.peak_bytes >= s1.live_bytes);
-    assert_eq!(s1.bookkeeping_bytes, 16 * 16, "a registry of 16 slots");
+    assert_eq!(
+        s1.bookkeeping_bytes,
+        16 * 16 + 2 * 4096,
+        "an index of 16 slots, a page of records and a page of slack tables (1000 B in 1 KiB)"
+    );
+    assert_eq!(
+        (s1.front_pages, s1.front_idle_bytes),
+        (1, 4096 - 1024),
+        "one front page holding one 1 KiB block"
+    );
     assert_eq!(realloc(a, 10), a);
     assert_eq!(stats().live_bytes - s0.live_bytes, 50_010);
     let mut out = PoolStats::default();
@@ -482,8 +496,8 @@ fn page_aligned_foreign_pointers_are_refused_without_reading_below_them() {
 }
 
 #[test]
-fn the_registry_grows_into_whole_pages_and_goes_away() {
-    let fw = Booted::edk2();
+fn the_index_grows_into_whole_pages_and_goes_away() {
+    let fw = Booted::pass_through();
     let blocks: Vec<_> = (0..150).map(|_| alloc(1, 4096)).collect();
     assert!(blocks.iter().all(|b| !b.is_null()));
     assert_eq!(
@@ -495,6 +509,12 @@ fn the_registry_grows_into_whole_pages_and_goes_away() {
     for &block in blocks.iter().rev() {
         assert_eq!(free(block), SUCCESS);
     }
+    assert_eq!(
+        stats().bookkeeping_bytes,
+        16 * 16,
+        "shrunk back to the smallest table, which stays until pool_trim"
+    );
+    assert_eq!(pool_trim(), 0, "no front page to give back");
     assert_eq!(stats().bookkeeping_bytes, 0);
     fw.assert_clean();
     fw.assert_no_leaks();
@@ -533,12 +553,13 @@ fn every_refused_call_reaches_the_handler_with_its_function_and_pointer() {
     assert_eq!(unsafe { pool_raw_free(raw) }, SUCCESS);
     assert_eq!(free(block), INVALID_PARAMETER, "double free");
 
+    // The handler given back is ours: set again, it records (function pointers are not
+    // compared: Miri does not promise them unique).
     let handler = pool_set_invalid_call_handler(None);
-    assert!(handler.is_some_and(|f| core::ptr::fn_addr_eq(
-        f,
-        record_refusal as unsafe extern "efiapi" fn(_, _)
-    )));
     assert!(alloc(8, 3).is_null(), "no handler: only counted");
+    assert!(pool_set_invalid_call_handler(handler).is_none());
+    assert!(alloc(8, 5).is_null());
+    assert!(pool_set_invalid_call_handler(None).is_some());
     let refused = REFUSED.lock().unwrap().clone();
     let expected: Vec<(String, usize)> = [
         ("pool_aligned_alloc", 0),
@@ -550,6 +571,7 @@ fn every_refused_call_reaches_the_handler_with_its_function_and_pointer() {
         ("pool_raw_free", block as usize),
         ("pool_stats", 0),
         ("pool_aligned_free", block as usize),
+        ("pool_aligned_alloc", 0),
     ]
     .into_iter()
     .map(|(name, pointer)| (name.to_string(), pointer))

@@ -52,7 +52,7 @@ fn the_library_goes_inert_when_boot_services_end() {
 
 /// Firmware that zeroes ST->BootServices without signalling our event (or before it runs).
 fn a_cleared_boot_services_pointer_alone_makes_the_library_inert() {
-    let sim = Sim::new(SimConfig::default());
+    let sim = fresh_sim(SimConfig::default());
     // The library keeps the table's address, so every later change goes through that pointer.
     let table = Box::into_raw(Box::new(unsafe { sim.system_table().read() }));
     let services = unsafe { (*table).boot_services };

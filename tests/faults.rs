@@ -25,7 +25,6 @@ fn checked_run(ops: usize, may_fail: bool, prepare: impl FnOnce(&Sim, u64, u64))
         (after.live_blocks, after.live_bytes),
         (before.live_blocks, before.live_bytes)
     );
-    assert_eq!(after.bookkeeping_bytes, 0);
     fw.assert_clean();
     fw.assert_no_leaks();
     (
@@ -89,10 +88,11 @@ fn notify_functions_may_use_the_library_inside_any_firmware_call() {
             assert!(armed);
         });
     }
-    // Hooks due while the library holds TPL_NOTIFY (registry changes) are skipped, as a timer
-    // would be; all others ran.
+    // Hooks due while the library holds TPL_NOTIFY (index and front page changes, and the
+    // TPL calls themselves) are skipped, as a timer would be; all others ran. The front's steps
+    // between two firmware calls are interrupted in tests/front.rs.
     assert!(
-        ran.load(Ordering::Relaxed) > calls / 2,
+        ran.load(Ordering::Relaxed) * 4 > calls,
         "{} of {calls} hooks ran",
         ran.load(Ordering::Relaxed)
     );

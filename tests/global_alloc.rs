@@ -1,6 +1,6 @@
-//! The Rust `GlobalAlloc` on the simulated firmware: raw path without a header for alignments up
-//! to 8, the aligned path above, in-place realloc, exact statistics, and blocks shared with the C
-//! API.
+//! The Rust `GlobalAlloc` on the simulated firmware: the front for layouts up to 1 KiB, the raw
+//! path without a header above that for alignments up to 8, the pool and page paths for larger
+//! alignments, in-place realloc, exact statistics, and blocks shared with the C API.
 
 mod common;
 
@@ -17,7 +17,7 @@ fn layout(size: usize, align: usize) -> Layout {
 
 #[test]
 fn init_shares_the_c_state() {
-    let sim = Sim::new(SimConfig::default());
+    let sim = fresh_sim(SimConfig::default());
     assert!(
         unsafe { ALLOCATOR.alloc(layout(8, 8)) }.is_null(),
         "null before init"
@@ -46,69 +46,93 @@ fn init_shares_the_c_state() {
 }
 
 #[test]
-fn small_alignments_cost_nothing_and_large_ones_the_minimum() {
+fn small_layouts_cost_no_firmware_call_per_block_and_large_ones_the_minimum() {
     let fw = Booted::edk2();
-    let warmup: Vec<_> = (0..8).map(|_| alloc(8, 16)).collect();
-    let before = fw.sim.pool_requests().len();
-    let small = unsafe { ALLOCATOR.alloc(layout(64, 8)) };
-    let line = unsafe { ALLOCATOR.alloc(layout(64, 64)) };
-    let page = unsafe { ALLOCATOR.alloc(layout(64, 4096)) };
+    let (pools, pages) = (fw.sim.pool_requests().len(), fw.sim.page_requests().len());
+    let small: Vec<_> = (0..100)
+        .map(|_| unsafe { ALLOCATOR.alloc(layout(64, 8)) })
+        .collect();
+    let lines: Vec<_> = (0..100)
+        .map(|_| unsafe { ALLOCATOR.alloc(layout(64, 64)) })
+        .collect();
+    assert!(lines.iter().all(|line| line.addr() % 64 == 0));
     assert_eq!(
-        fw.sim.pool_requests()[before..before + 2],
-        [64, 104],
-        "Box<[u8; 64]> at align 8 and 64"
+        fw.sim.page_requests()[pages..],
+        [1, 1, 1, 1],
+        "200 blocks of 64 B: 4 front pages of 64 blocks (the first with a page of records)"
     );
+    assert_eq!(
+        fw.sim.pool_requests().len() - pools,
+        1,
+        "and the index's first table"
+    );
+    let page = unsafe { ALLOCATOR.alloc(layout(64, 4096)) };
+    let big = unsafe { ALLOCATOR.alloc(layout(5000, 8)) };
     assert_eq!(
         fw.sim.page_requests().last(),
         Some(&1),
         "align 4096: one page"
     );
     assert_eq!(
-        stats().bookkeeping_bytes,
-        256,
-        "and a registry entry (the registry's first 16 slots)"
+        fw.sim.pool_requests().last(),
+        Some(&5000),
+        "above the front at align 8: AllocatePool itself"
     );
-    assert_eq!((line.addr() % 64, page.addr() % 4096), (0, 0));
+    assert_eq!(page.addr() % 4096, 0);
     unsafe {
-        ALLOCATOR.dealloc(small, layout(64, 8));
-        ALLOCATOR.dealloc(line, layout(64, 64));
+        for block in small.into_iter().chain(lines) {
+            ALLOCATOR.dealloc(block, layout(64, 64));
+        }
         ALLOCATOR.dealloc(page, layout(64, 4096));
+        ALLOCATOR.dealloc(big, layout(5000, 8));
     }
-    warmup
-        .into_iter()
-        .for_each(|b| assert_eq!(free(b), SUCCESS));
     fw.assert_clean();
     fw.assert_no_leaks();
 }
 
 #[test]
-fn realloc_shrinks_in_place_and_grows_into_slack() {
-    let fw = Booted::with_residue(Residue::Fixed(56));
+fn realloc_stays_in_place_within_a_class_and_grows_in_pages() {
+    let fw = Booted::edk2();
     let s0 = stats();
     let aligned = unsafe { ALLOCATOR.alloc(layout(100, 64)) };
     fill(aligned, 100, 4);
     assert_eq!(
-        unsafe { ALLOCATOR.realloc(aligned, layout(100, 64), 150) },
+        unsafe { ALLOCATOR.realloc(aligned, layout(100, 64), 128) },
         aligned,
-        "slack"
+        "within its class (128 bytes)"
     );
     assert_eq!(
-        unsafe { ALLOCATOR.realloc(aligned, layout(150, 64), 20) },
+        unsafe { ALLOCATOR.realloc(aligned, layout(128, 64), 20) },
         aligned,
         "shrink"
     );
-    let moved = unsafe { ALLOCATOR.realloc(aligned, layout(20, 64), 10_000) };
-    assert!(holds(moved, 20, 4) && moved.addr() % 64 == 0);
+    let moved = unsafe { ALLOCATOR.realloc(aligned, layout(20, 64), 500) };
+    assert!(moved != aligned && holds(moved, 20, 4) && moved.addr() % 64 == 0);
+    let paged = unsafe { ALLOCATOR.realloc(moved, layout(500, 64), 5000) };
+    assert!(
+        holds(paged, 20, 4) && paged.addr() % 4096 == 0,
+        "past the front: pages"
+    );
+    let pages = fw.sim.page_requests().len();
+    let grown = unsafe { ALLOCATOR.realloc(paged, layout(5000, 64), 10_000) };
+    if grown == paged {
+        assert_eq!(
+            fw.sim.page_requests()[pages..],
+            [1],
+            "in place: the page after it"
+        );
+    }
+    assert!(holds(grown, 20, 4));
 
-    let raw = unsafe { ALLOCATOR.alloc(layout(300, 4)) };
+    let raw = unsafe { ALLOCATOR.alloc(layout(3000, 4)) };
     fill(raw, 300, 5);
     assert_eq!(
-        unsafe { ALLOCATOR.realloc(raw, layout(300, 4), 30) },
+        unsafe { ALLOCATOR.realloc(raw, layout(3000, 4), 30) },
         raw,
         "raw shrink in place"
     );
-    let grown = unsafe { ALLOCATOR.realloc(raw, layout(30, 4), 3000) };
-    assert!(holds(grown, 30, 5));
+    let raw_grown = unsafe { ALLOCATOR.realloc(raw, layout(30, 4), 6000) };
+    assert!(holds(raw_grown, 30, 5));
     assert_eq!(
         stats().live_bytes - s0.live_bytes,
         10_000,
@@ -116,8 +140,8 @@ fn realloc_shrinks_in_place_and_grows_into_slack() {
     );
     assert_eq!(stats().live_blocks - s0.live_blocks, 2);
     unsafe {
-        ALLOCATOR.dealloc(moved, layout(10_000, 64));
-        ALLOCATOR.dealloc(grown, layout(3000, 4));
+        ALLOCATOR.dealloc(grown, layout(10_000, 64));
+        ALLOCATOR.dealloc(raw_grown, layout(6000, 4));
     }
     let s1 = stats();
     assert_eq!(
@@ -145,7 +169,14 @@ fn c_and_rust_free_each_others_blocks() {
     let s0 = stats();
     let rust_aligned = unsafe { ALLOCATOR.alloc(layout(48, 32)) };
     assert_eq!(free(rust_aligned), SUCCESS, "C frees a Rust aligned block");
-    let rust_raw = unsafe { ALLOCATOR.alloc(layout(48, 8)) };
+    let rust_small = unsafe { ALLOCATOR.alloc(layout(48, 8)) };
+    assert_eq!(
+        unsafe { pool_raw_free(rust_small.cast()) },
+        INVALID_PARAMETER,
+        "a Rust block of the front is no FreePool block"
+    );
+    assert_eq!(free(rust_small), SUCCESS, "C frees it as an aligned block");
+    let rust_raw = unsafe { ALLOCATOR.alloc(layout(4800, 8)) };
     assert_eq!(
         unsafe { pool_raw_free(rust_raw.cast()) },
         SUCCESS,

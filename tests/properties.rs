@@ -47,7 +47,6 @@ fn random_sequences_keep_every_invariant() {
             after.invalid_calls, before.invalid_calls,
             "seed {seed}: no call was refused"
         );
-        assert_eq!(after.bookkeeping_bytes, 0);
         fw.assert_clean();
         fw.assert_no_leaks();
     }

@@ -6,7 +6,8 @@ pub mod model;
 
 pub use uefi_pool_alloc::ffi::*;
 pub use uefi_pool_alloc::{
-    POOL_DEFAULT_ALIGN, POOL_MAX_ALIGN, POOL_MAX_SIZE, POOL_MEMORY_TYPE_DEFAULT, PoolStats,
+    POOL_DEFAULT_ALIGN, POOL_MAX_ALIGN, POOL_MAX_SIZE, POOL_MEMORY_TYPE_DEFAULT, POOL_PASS_THROUGH,
+    PoolStats,
 };
 pub use uefi_pool_alloc_sim::uefi_raw::Status;
 pub use uefi_pool_alloc_sim::uefi_raw::table::boot::MemoryType;
@@ -23,6 +24,14 @@ pub const fn scaled(native: usize, miri: usize) -> usize {
     if cfg!(miri) { miri } else { native }
 }
 
+/// A simulated firmware, with the library's memory of the previous one's pages forgotten (a
+/// failed test may have left blocks behind in memory that no longer exists).
+pub fn fresh_sim(config: SimConfig) -> Sim {
+    let sim = Sim::new(config);
+    uefi_pool_alloc::forget_state();
+    sim
+}
+
 /// The library initialised on a simulated firmware; `pool_fini` on drop.
 pub struct Booted {
     pub sim: Sim,
@@ -30,15 +39,21 @@ pub struct Booted {
 
 impl Booted {
     pub fn new(config: SimConfig) -> Booted {
-        let sim = Sim::new(config);
+        Booted::with_options(config, 0)
+    }
+
+    /// `pool_init_ex` with `options` on a firmware of `config`.
+    pub fn with_options(config: SimConfig, options: u32) -> Booted {
+        let sim = fresh_sim(config);
         let status = unsafe {
-            pool_init(
+            pool_init_ex(
                 sim.image_handle(),
                 sim.system_table().cast(),
                 POOL_MEMORY_TYPE_DEFAULT,
+                options,
             )
         };
-        assert_eq!(status, SUCCESS, "pool_init");
+        assert_eq!(status, SUCCESS, "pool_init_ex");
         Booted { sim }
     }
 
@@ -46,11 +61,27 @@ impl Booted {
         Booted::new(SimConfig::default())
     }
 
+    /// EDK2's pool pattern with `POOL_PASS_THROUGH`: every block from the pool or page path.
+    pub fn pass_through() -> Booted {
+        Booted::with_options(SimConfig::default(), POOL_PASS_THROUGH)
+    }
+
     pub fn with_residue(residue: Residue) -> Booted {
         Booted::new(SimConfig {
             residue,
             ..SimConfig::default()
         })
+    }
+
+    /// `with_residue` with `POOL_PASS_THROUGH`.
+    pub fn pass_through_with_residue(residue: Residue) -> Booted {
+        Booted::with_options(
+            SimConfig {
+                residue,
+                ..SimConfig::default()
+            },
+            POOL_PASS_THROUGH,
+        )
     }
 
     /// Asserts that the firmware never saw a bad free or TPL misuse from the library.
@@ -68,10 +99,13 @@ impl Booted {
         );
     }
 
-    /// Asserts that nothing the library allocated is still held by the firmware.
+    /// Asserts that, once `pool_trim` gave idle pages back, nothing the library allocated is
+    /// still held by the firmware.
     pub fn assert_no_leaks(&self) {
+        pool_trim();
         assert_eq!(self.sim.live_pool_blocks(), 0, "pool blocks leaked");
         assert_eq!(self.sim.live_pages(), 0, "pages leaked");
+        assert_eq!(stats().bookkeeping_bytes, 0, "bookkeeping left");
     }
 }
 

@@ -27,7 +27,7 @@ int c_api_test(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table) {
   unsigned char *block, *zeroed, *grown, *raw, *page;
   UINTN i;
 
-  check(sizeof(POOL_STATS) == 7 * sizeof(UINT64), "POOL_STATS has seven UINT64 counters");
+  check(sizeof(POOL_STATS) == 9 * sizeof(UINT64), "POOL_STATS has nine UINT64 counters");
   check(pool_init(image, system_table, 0x12345) == EFI_INVALID_PARAMETER, "invalid memory type refused");
   check(pool_init(image, system_table, POOL_MEMORY_TYPE_DEFAULT) == EFI_SUCCESS, "pool_init");
   check(pool_init(image, system_table, POOL_MEMORY_TYPE_DEFAULT) == EFI_ALREADY_STARTED, "second pool_init");

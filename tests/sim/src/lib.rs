@@ -196,6 +196,16 @@ impl Sim {
         self.with(|s| s.regions.values().map(|r| r.live_count).sum())
     }
 
+    /// The address of every page currently allocated.
+    pub fn live_page_addresses(&self) -> Vec<usize> {
+        self.with(|s| {
+            s.regions
+                .values()
+                .flat_map(|r| r.live_addresses())
+                .collect()
+        })
+    }
+
     /// The size of every AllocatePool call, successful or not, in order.
     pub fn pool_requests(&self) -> Vec<usize> {
         self.with(|s| s.pool_requests.clone())
@@ -249,6 +259,30 @@ impl Sim {
     /// The current TPL.
     pub fn tpl(&self) -> Tpl {
         self.with(|s| s.tpl)
+    }
+
+    /// Runs `f` as the firmware runs a notify function of `tpl` that interrupts the caller, if
+    /// the current TPL lets it run (below `tpl`, and boot services alive): at `tpl`, restoring
+    /// the caller's TPL after. Returns whether it ran. Usable from any code of the test while the
+    /// `Sim` lives (a test hook inside the library, say).
+    pub fn interrupt_now(tpl: Tpl, f: impl FnOnce()) -> bool {
+        let previous = {
+            let mut guard = lock_state();
+            let Some(state) = guard.as_mut() else {
+                return false;
+            };
+            if state.tpl >= tpl || state.exited {
+                return false;
+            }
+            let previous = state.tpl;
+            state.set_tpl(tpl);
+            previous
+        };
+        f();
+        if let Some(state) = lock_state().as_mut() {
+            state.set_tpl(previous);
+        }
+        true
     }
 
     /// The highest TPL reached so far (by RaiseTpl, an interrupt hook or an EBS notification).

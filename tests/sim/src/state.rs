@@ -83,6 +83,16 @@ pub struct Region {
 }
 
 impl Region {
+    /// Addresses of the region's allocated pages.
+    pub fn live_addresses(&self) -> impl Iterator<Item = usize> + '_ {
+        let base = self.base.addr();
+        self.live
+            .iter()
+            .enumerate()
+            .filter(|(_, live)| **live)
+            .map(move |(index, _)| base + index * PAGE_SIZE)
+    }
+
     fn layout(&self) -> Layout {
         Layout::from_size_align(self.live.len() * PAGE_SIZE, PAGE_SIZE).expect("checked at alloc")
     }

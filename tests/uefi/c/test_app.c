@@ -85,7 +85,7 @@ static void test_before_init(void) {
   VOID *foreign = &stack[8];
 
   check_status(pool_stats(&s0), EFI_SUCCESS, "before pool_init: pool_stats works");
-  POOL_STATS zero = {0, 0, 0, 0, 0, 0, 0};
+  POOL_STATS zero = {0};
   check(stats_equal(&s0, &zero), "before pool_init: every counter starts at 0", stats_diff(&zero, &s0));
   check(pool_aligned_alloc(64, 16) == NULL, "before pool_init: pool_aligned_alloc returns NULL", NULL);
   check(pool_aligned_calloc(4, 16, 16) == NULL, "before pool_init: pool_aligned_calloc returns NULL", NULL);
@@ -204,9 +204,10 @@ static void test_init(void) {
   check_status(pool_raw_free(r), EFI_SUCCESS,
                "pool_init again: a raw block of before pool_fini is freed");
   EFI_STATUS s1 = pool_aligned_free(o), s2 = pool_aligned_free(opg), s3 = pool_raw_free(oraw);
+  pool_trim();
   map_read(&m2);
   check(s1 == EFI_SUCCESS && s2 == EFI_SUCCESS && s3 == EFI_SUCCESS && m2.OemPages == m0.OemPages,
-        "memory type: OEM blocks freed, their pages returned",
+        "memory type: OEM blocks freed, their pages returned (after pool_trim)",
         S("%s %s %s, OEM pages %llu->%llu", status_name(s1), status_name(s2), status_name(s3),
           (ull)m0.OemPages, (ull)m2.OemPages));
   check_status(pool_fini(), EFI_SUCCESS, "pool_fini: succeeds after an OEM-type pool_init");
@@ -246,6 +247,7 @@ static void test_init(void) {
         S("%p %s", bigpg, memory_type_name(tbigpg)));
   pool_aligned_free(big);
   pool_aligned_free(bigpg);
+  pool_trim();
   map_read(&m2);
   check(m2.Pages[EfiLoaderData] == m0.Pages[EfiLoaderData],
         "memory type: EfiLoaderData pages return after the frees",
@@ -280,6 +282,7 @@ static void test_init(void) {
 /* ---- Statistics ------------------------------------------------------------------------- */
 
 static void test_stats(void) {
+  pool_trim();
   POOL_STATS s0 = stats_now();
   UINT8 *a = pool_aligned_alloc(100, 16);
   live_is(&s0, 1, 100, "pool_stats: aligned 100 B counts 1 block, 100 bytes");
@@ -311,10 +314,11 @@ static void test_stats(void) {
   check(f1 == EFI_SUCCESS && f2 == EFI_SUCCESS && f3 == EFI_SUCCESS && f4 == EFI_SUCCESS,
         "pool_stats: sequence freed", NULL);
   live_is(&s0, 0, 0, "pool_stats: LiveBlocks and LiveBytes back to the start");
+  pool_trim();
   s = stats_now();
   check(s.BookkeepingBytes == s0.BookkeepingBytes && s.FailedRequests == s0.FailedRequests &&
             s.InvalidCalls == s0.InvalidCalls,
-        "pool_stats: no bookkeeping left, no failure, no invalid call", stats_diff(&s0, &s));
+        "pool_stats: no bookkeeping left after pool_trim, no failure, no invalid call", stats_diff(&s0, &s));
 
   /* FailedRequests: valid arguments the firmware cannot satisfy. */
   for (UINTN i = 0; i < 4; i++) {
@@ -324,6 +328,7 @@ static void test_stats(void) {
         "pool_aligned_calloc(2^20, 2^20, 8) (1 TiB)",
         "pool_aligned_alloc(1 GiB, POOL_MAX_ALIGN)",
     };
+    pool_trim(); /* a refusal gives idle pages back before it retries: nothing idle here */
     POOL_STATS before = stats_now();
     VOID *result = i == 0   ? pool_aligned_alloc(MAX_SIZE, 16)
                    : i == 1 ? pool_raw_alloc(MAX_SIZE)
@@ -587,9 +592,11 @@ static void requested_row(UINTN Size, UINTN Align) {
 }
 
 static void test_requested_bytes(void) {
-  /* A fresh pool_init forgets the residue pattern: the first rows show the learning. */
+  /* The pool path's requests, every block going to the firmware (pass-through). A fresh
+     pool_init forgets the residue pattern: the first rows show the learning. */
   check_status(pool_fini(), EFI_SUCCESS, "requested bytes: pool_fini to forget the residue pattern");
-  check_status(pool_init(gImage, gST, POOL_MEMORY_TYPE_DEFAULT), EFI_SUCCESS, "requested bytes: pool_init again");
+  check_status(pool_init_ex(gImage, gST, POOL_MEMORY_TYPE_DEFAULT, POOL_PASS_THROUGH), EFI_SUCCESS,
+               "requested bytes: pool_init_ex(POOL_PASS_THROUGH)");
   requested_row(64, 16);
   requested_row(64, 32);
   requested_row(64, 64);
@@ -598,6 +605,9 @@ static void test_requested_bytes(void) {
   requested_row(64, 8);
   requested_row(1000, 256);
   requested_row(3000, 2048);
+  check_status(pool_fini(), EFI_SUCCESS, "requested bytes: pool_fini");
+  check_status(pool_init(gImage, gST, POOL_MEMORY_TYPE_DEFAULT), EFI_SUCCESS,
+               "requested bytes: pool_init, the front on again");
 }
 
 /* ---- Bad input -------------------------------------------------------------------------- */
@@ -608,6 +618,7 @@ static struct {
 } mBad;
 
 static void bad_begin(void) {
+  pool_trim(); /* a refused allocation gives idle pages back: nothing idle here */
   mBad.Stats = stats_now();
   map_read(&mBad.Map);
 }
@@ -857,6 +868,124 @@ static void test_bad_input(void) {
         S("%s %s %s %s %s", status_name(f[0]), status_name(f[1]), status_name(f[2]), status_name(f[3]),
           status_name(f[4])));
   live_is(&s0, 0, 0, "bad input: statistics balance");
+}
+
+/* ---- The small-block front -------------------------------------------------------------- */
+
+static void test_front(void) {
+  enum { COUNT = 1000 };
+  static UINT8 *blocks[COUNT];
+  MAP_SUMMARY m0, m1, m2;
+  pool_trim();
+  POOL_STATS s0 = stats_now();
+  map_read(&m0);
+  for (UINTN i = 0; i < COUNT; i++) {
+    blocks[i] = pool_aligned_alloc(64, 32);
+  }
+  map_read(&m1);
+  POOL_STATS s1 = stats_now();
+  BOOLEAN ok = TRUE;
+  for (UINTN i = 0; i < COUNT; i++) {
+    ok &= blocks[i] != NULL && is_aligned(blocks[i], 64);
+    if (blocks[i] != NULL) {
+      pattern_fill(blocks[i], 64, i);
+    }
+  }
+  UINT64 pages = m1.Pages[EfiLoaderData] - m0.Pages[EfiLoaderData], data = (COUNT + 63) / 64;
+  info("front: %u blocks of 64 B at Align 32 took %llu EfiLoaderData pages (%llu of blocks); raw AllocatePool would take %u",
+       COUNT, (ull)pages, (ull)data, COUNT / 32);
+  check(ok, "front: 1000 blocks of 64 B at Align 32, all 64-aligned (their class's natural alignment)", NULL);
+  check(s1.RequestedBytes - s0.RequestedBytes == data * 4096 && s1.FrontPages - s0.FrontPages == data,
+        "front: 64 blocks per page, one AllocatePages per 64 blocks, no AllocatePool per block",
+        S("RequestedBytes +%llu, FrontPages +%llu", (ull)(s1.RequestedBytes - s0.RequestedBytes),
+          (ull)(s1.FrontPages - s0.FrontPages)));
+  check(pages >= data && pages <= data + 3, "front: the memory map grows by the blocks' pages and at most 3 of bookkeeping",
+        S("%llu pages", (ull)pages));
+
+  /* Bad pointers into a front page: refused with certainty, nothing changes. */
+  UINT8 *page = (UINT8 *)((UINTN)blocks[0] & ~(UINTN)4095);
+  UINT8 *victim = blocks[1];
+  check_status(pool_aligned_free(victim), EFI_SUCCESS, "front: a block is freed");
+  POOL_STATS s2 = stats_now();
+  EFI_STATUS st[5] = {
+      pool_aligned_free(victim),          /* double free */
+      pool_aligned_free(blocks[2] + 8),   /* interior */
+      pool_aligned_free(blocks[3] + 32),  /* interior, 32-aligned */
+      pool_raw_free(blocks[4]),           /* a front block is no FreePool block */
+      pool_aligned_free(page + 4096 - 8), /* inside the last slot */
+  };
+  POOL_STATS s3 = stats_now();
+  ok = TRUE;
+  for (UINTN i = 0; i < 5; i++) {
+    ok &= st[i] == EFI_INVALID_PARAMETER;
+  }
+  check(ok && s3.InvalidCalls == s2.InvalidCalls + 5 && s3.LiveBlocks == s2.LiveBlocks,
+        "front: double, interior and FreePool-style frees of front blocks refused, nothing freed",
+        S("%s %s %s %s %s; %s", status_name(st[0]), status_name(st[1]), status_name(st[2]), status_name(st[3]),
+          status_name(st[4]), stats_diff(&s2, &s3)));
+
+  /* An overflow spoils the neighbours' bytes, never what decides which slot is free. */
+  for (UINTN i = 0; i < 4096; i++) {
+    ((volatile UINT8 *)page)[i] = 0xFF;
+  }
+  UINTN freed = 0, again = 0, twice = 0;
+  for (UINTN i = 2; i < 34; i++) {
+    freed += pool_aligned_free(blocks[i]) == EFI_SUCCESS;
+    twice += pool_aligned_free(blocks[i]) == EFI_INVALID_PARAMETER;
+  }
+  /* The class's current page (the last one, 24 slots free) serves first, then this one. */
+  static UINT8 *extra[24];
+  for (UINTN i = 0; i < 24; i++) {
+    extra[i] = pool_aligned_alloc(64, 32);
+  }
+  for (UINTN i = 1; i < 34; i++) {
+    blocks[i] = pool_aligned_alloc(64, 32);
+    again += blocks[i] != NULL && ((UINTN)blocks[i] & ~(UINTN)4095) == (UINTN)page;
+    for (UINTN j = 1; j < i; j++) {
+      again -= blocks[j] == blocks[i];
+    }
+  }
+  check(freed == 32 && twice == 32 && again == 33,
+        "front: after its whole page was scribbled over, frees and double frees are told apart and the 33 free slots come back once each",
+        S("%llu freed, %llu double frees refused, %llu slots reused", (ull)freed, (ull)twice, (ull)again));
+  for (UINTN i = 0; i < 24; i++) {
+    pool_aligned_free(extra[i]);
+  }
+  UINTN damaged = 0;
+  for (UINTN i = 64; i < COUNT; i++) {
+    damaged += !intact(blocks[i], 64, i);
+  }
+  check(damaged == 0, "front: blocks of other pages untouched", S("%llu damaged", (ull)damaged));
+  for (UINTN i = 0; i < COUNT; i++) {
+    pool_aligned_free(blocks[i]);
+  }
+  POOL_STATS idle = stats_now();
+  UINTN trimmed = pool_trim();
+  map_read(&m2);
+  const char *why;
+  check(idle.FrontPages == 1 && trimmed == 1 && map_same(&m0, &m2, &why),
+        "front: after the frees one empty page stays (the class's current one); pool_trim gives it back and the map is as before",
+        S("%llu idle, %llu given back; %s", (ull)idle.FrontPages, (ull)trimmed, why));
+
+  /* Pass-through: every block from the firmware. */
+  check_status(pool_fini(), EFI_SUCCESS, "front: pool_fini");
+  check_status(pool_init_ex(gImage, gST, POOL_MEMORY_TYPE_DEFAULT, POOL_PASS_THROUGH), EFI_SUCCESS,
+               "pass-through: pool_init_ex(POOL_PASS_THROUGH)");
+  POOL_STATS p0 = stats_now();
+  for (UINTN i = 0; i < 10; i++) {
+    blocks[i] = pool_aligned_alloc(64, 32);
+  }
+  POOL_STATS p1 = stats_now();
+  for (UINTN i = 0; i < 10; i++) {
+    pool_aligned_free(blocks[i]);
+  }
+  check(p1.FrontPages == 0 && p1.RequestedBytes - p0.RequestedBytes <= 10 * 96,
+        "pass-through: small blocks come from AllocatePool, one each, none from the front",
+        S("FrontPages %llu, RequestedBytes +%llu", (ull)p1.FrontPages, (ull)(p1.RequestedBytes - p0.RequestedBytes)));
+  check_status(pool_init_ex(gImage, gST, POOL_MEMORY_TYPE_DEFAULT, 2), EFI_INVALID_PARAMETER,
+               "pass-through: an unknown option is refused");
+  check_status(pool_fini(), EFI_SUCCESS, "pass-through: pool_fini");
+  check_status(pool_init(gImage, gST, POOL_MEMORY_TYPE_DEFAULT), EFI_SUCCESS, "pass-through: pool_init, the front on");
 }
 
 /* ---- Invalid-call handler ---------------------------------------------------------------- */
@@ -1189,6 +1318,7 @@ EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable
       {"residues", test_residues},
       {"alignment sweep", test_aligned_sweep},
       {"requested bytes", test_requested_bytes},
+      {"small-block front", test_front},
       {"bad input", test_bad_input},
       {"invalid-call handler", test_invalid_call_handler},
       {"realloc", test_realloc},
@@ -1202,9 +1332,10 @@ EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable
     phases[i].Run();
     info("phase '%s' took %llu ms", phases[i].Name, (ull)ticks_to_ms(timer_ticks() - t0));
   }
+  pool_trim();
   POOL_STATS s = stats_now();
   check(s.LiveBlocks == 0 && s.LiveBytes == 0 && s.BookkeepingBytes == 0,
-        "before ExitBootServices: nothing left allocated",
+        "before ExitBootServices: nothing left allocated (after pool_trim)",
         S("LiveBlocks %llu, LiveBytes %llu, BookkeepingBytes %llu", (ull)s.LiveBlocks, (ull)s.LiveBytes,
           (ull)s.BookkeepingBytes));
   info("statistics: peak %llu bytes, %llu bytes requested from firmware, %llu failed requests, %llu invalid calls",

@@ -342,6 +342,7 @@ void test_random(void) {
 
   EFI_STATUS status = gBS->CreateEvent(EVT_TIMER | EVT_NOTIFY_SIGNAL, TPL_CALLBACK, on_tick, NULL, &timer);
   check_status(status, EFI_SUCCESS, "random: periodic timer event created");
+  pool_trim();
   map_read(&before);
   if (status == EFI_SUCCESS) {
     status = gBS->SetTimer(timer, TimerPeriodic, TIMER_PERIOD);
@@ -383,6 +384,8 @@ void test_random(void) {
   while (mLive > 0) {
     op_free(mLive - 1);
   }
+  POOL_STATS idle = stats_now();
+  UINTN trimmed = pool_trim();
   POOL_STATS end = stats_now();
   map_read(&after);
   if (timer != NULL) {
@@ -412,8 +415,13 @@ void test_random(void) {
         mErr.First);
   check(mErr.StatMismatch == 0, "random: LiveBlocks and LiveBytes exact every 4096 operations, timer included",
         mErr.First);
+  info("random: after the last free the front kept %llu empty pages (%llu bytes of bookkeeping); pool_trim gave %llu back",
+       (ull)idle.FrontPages, (ull)idle.BookkeepingBytes, (ull)trimmed);
+  check(idle.FrontPages <= POOL_SIZE_CLASSES && trimmed == idle.FrontPages,
+        "random: idle memory bounded (at most one empty page per size class) and given back by pool_trim",
+        S("%llu front pages idle, %llu given back", (ull)idle.FrontPages, (ull)trimmed));
   check(end.LiveBlocks == 0 && end.LiveBytes == 0 && end.BookkeepingBytes == 0,
-        "random: all freed, LiveBlocks == 0, LiveBytes == 0, no bookkeeping left",
+        "random: all freed, LiveBlocks == 0, LiveBytes == 0, no bookkeeping left after pool_trim",
         S("LiveBlocks %llu, LiveBytes %llu, BookkeepingBytes %llu", (ull)end.LiveBlocks, (ull)end.LiveBytes,
           (ull)end.BookkeepingBytes));
   check(end.InvalidCalls == base.InvalidCalls && end.FailedRequests == base.FailedRequests,

@@ -42,8 +42,11 @@ mod app {
     use crate::{churn, exit, measure, mixed};
 
     /// The allocator under test.
-    #[global_allocator]
     pub static A: PoolAllocator = PoolAllocator::new();
+
+    /// The global allocator: `A`, with an independent count of the bytes it should report live.
+    #[global_allocator]
+    pub static COUNTED: crate::util::Counted = crate::util::Counted::new(&A);
 
     static SYSTEM_TABLE: AtomicPtr<SystemTable> = AtomicPtr::new(ptr::null_mut());
 
@@ -61,8 +64,12 @@ mod app {
         );
 
         // Before init every allocation is null (alloc would turn that into handle_alloc_error).
+        // Asked of the allocator itself: LLVM may fold away a `__rust_alloc` whose result is
+        // only compared with null.
         // SAFETY: a valid layout; the (null) result is only compared.
-        let early = unsafe { alloc::alloc::alloc(Layout::from_size_align(16, 8).unwrap()) };
+        let early = unsafe {
+            core::alloc::GlobalAlloc::alloc(&COUNTED, Layout::from_size_align(16, 8).unwrap())
+        };
         check(
             early.is_null(),
             "before init: alloc returns null",
@@ -102,10 +109,20 @@ mod app {
             (start.live_blocks, start.live_bytes),
             "statistics: live_blocks and live_bytes back to their start once everything is dropped",
         );
+        check(
+            end.front_pages <= uefi_pool_alloc::POOL_SIZE_CLASSES as u64
+                && end.front_idle_bytes == end.front_pages * 4096,
+            "statistics: after everything is dropped, at most one empty front page per class",
+            format_args!(
+                "{} front pages, {} idle bytes",
+                end.front_pages, end.front_idle_bytes
+            ),
+        );
+        let trimmed = A.trim();
         check_eq(
-            end.bookkeeping_bytes,
-            start.bookkeeping_bytes,
-            "statistics: the page registry is released when it empties",
+            (trimmed as u64, A.stats().bookkeeping_bytes),
+            (end.front_pages, 0),
+            "statistics: PoolAllocator::trim gives those pages and all bookkeeping back",
         );
         check_eq(
             (end.invalid_calls, end.failed_requests),

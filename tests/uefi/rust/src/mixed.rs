@@ -152,7 +152,8 @@ fn c_allocates_rust_frees(a: &PoolAllocator, start: PoolStats) {
     );
 }
 
-/// Rust allocates `Box`es and a `Vec` of every path; C checks and frees them.
+/// Rust allocates `Box`es and a `Vec` of every path (the front, alignment 64, pages, raw); C checks
+/// and frees them.
 fn rust_allocates_c_frees(a: &PoolAllocator) {
     let start = a.stats();
     let mut bytes = Box::new([0u8; 48]);
@@ -188,16 +189,19 @@ fn rust_allocates_c_frees(a: &PoolAllocator) {
         "mixed: C reads Rust's Box<[u8; 48]>, Box<align 64>, Box<align 4096>, Vec<u8>",
         "wrong contents",
     );
+    // SAFETY: a live raw block.
+    let vec_usable = unsafe { mixed_c_usable_size(v_ptr) };
     check(
-        line_usable >= 64 && raw_usable == 0,
-        "mixed: C's pool_usable_size: >= 64 for Rust's Box<align 64>, 0 for a raw block",
-        format_args!("{line_usable} and {raw_usable}"),
+        line_usable >= 64 && raw_usable == 48 && vec_usable == 0,
+        "mixed: C's pool_usable_size: >= 64 for Rust's Box<align 64>, 48 for its Box<[u8; 48]> \
+         (a front block), 0 for its 10 000-byte Vec (a raw block)",
+        format_args!("{line_usable}, {raw_usable} and {vec_usable}"),
     );
 
     // SAFETY: Rust's blocks, each freed once, by the C function matching its path.
     let statuses = unsafe {
         [
-            mixed_c_raw_free(bytes),
+            mixed_c_aligned_free(bytes),
             mixed_c_aligned_free(line),
             mixed_c_aligned_free(page),
             mixed_c_raw_free(v_ptr),
@@ -206,7 +210,7 @@ fn rust_allocates_c_frees(a: &PoolAllocator) {
     check_eq(
         statuses,
         [0; 4],
-        "mixed: C frees Rust's raw, aligned, page and Vec blocks",
+        "mixed: C frees Rust's front, aligned, page and raw Vec blocks",
     );
     check_eq(
         live(a.stats()),
@@ -248,7 +252,8 @@ fn rust_allocates_c_frees(a: &PoolAllocator) {
 /// Each C free refuses the other path's Rust block and leaves it intact.
 fn wrong_free_is_refused(a: &PoolAllocator) {
     let start = a.stats();
-    let mut raw = Box::new([0u8; 40]);
+    // Above the front's 1 KiB at alignment 1: a raw block, straight from AllocatePool.
+    let mut raw = Box::new([0u8; 2000]);
     fill(&mut *raw, 7);
     let raw = Box::into_raw(raw);
     let line = Box::into_raw(Box::new(Line([0x77; 64])));

@@ -1,5 +1,10 @@
-//! Shared by the tests: a seeded generator, byte patterns (the same as c/mixed.c's) and types of
-//! large alignment.
+//! Shared by the tests: a seeded generator, byte patterns (the same as c/mixed.c's), types of
+//! large alignment, and the counting global allocator.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use uefi_pool_alloc::{PoolAllocator, ffi};
 
 /// xorshift64: deterministic, so a failing run replays exactly.
 pub struct Rng(u64);
@@ -124,5 +129,79 @@ pub unsafe fn ticks_per_ms(bs: *mut uefi_raw::table::boot::BootServices) -> u64 
         // SAFETY: reading the counter frequency has no side effect.
         unsafe { core::arch::asm!("mrs {}, cntfrq_el0", out(reg) hz, options(nomem, nostack)) };
         (hz / 1000).max(1)
+    }
+}
+
+/// The test app's global allocator: a [`PoolAllocator`] that also counts, independently of the
+/// library, the bytes its statistics should call live: every block the library tracks (its
+/// `pool_usable_size` is not 0: front, pool and page blocks, not raw ones) at its layout's size.
+pub struct Counted {
+    inner: &'static PoolAllocator,
+    tracked: AtomicU64,
+}
+
+impl Counted {
+    pub const fn new(inner: &'static PoolAllocator) -> Counted {
+        Counted {
+            inner,
+            tracked: AtomicU64::new(0),
+        }
+    }
+
+    /// Bytes the library's `live_bytes` should count for Rust's blocks.
+    pub fn tracked(&self) -> u64 {
+        self.tracked.load(Ordering::Relaxed)
+    }
+
+    fn counts(block: *mut u8) -> bool {
+        // SAFETY: a live block of the allocator.
+        !block.is_null() && unsafe { ffi::pool_usable_size(block.cast()) } != 0
+    }
+}
+
+unsafe impl GlobalAlloc for Counted {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for the inner allocator.
+        let block = unsafe { self.inner.alloc(layout) };
+        if Self::counts(block) {
+            self.tracked
+                .fetch_add(layout.size() as u64, Ordering::Relaxed);
+        }
+        block
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for the inner allocator.
+        let block = unsafe { self.inner.alloc_zeroed(layout) };
+        if Self::counts(block) {
+            self.tracked
+                .fetch_add(layout.size() as u64, Ordering::Relaxed);
+        }
+        block
+    }
+
+    unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+        if Self::counts(block) {
+            self.tracked
+                .fetch_sub(layout.size() as u64, Ordering::Relaxed);
+        }
+        // SAFETY: as for the inner allocator.
+        unsafe { self.inner.dealloc(block, layout) }
+    }
+
+    unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let counted = Self::counts(block);
+        // SAFETY: as for the inner allocator.
+        let new = unsafe { self.inner.realloc(block, layout, new_size) };
+        if !new.is_null() {
+            if counted {
+                self.tracked
+                    .fetch_sub(layout.size() as u64, Ordering::Relaxed);
+            }
+            if Self::counts(new) {
+                self.tracked.fetch_add(new_size as u64, Ordering::Relaxed);
+            }
+        }
+        new
     }
 }

@@ -9,17 +9,17 @@
 
   Built with: rustc 1.95.0 (59807616e 2026-04-14)
   SHA-256 of the prebuilts:
-  7c52b8e0374c1a242fd6903109c8e59da2a2472fe54e2f7450d240a8a3521efb  X64/UefiPoolAlloc.o
-  d33ad85f3de63887db0e24303798710eed10abe3d7d9985682a527965f519de2  AARCH64/UefiPoolAlloc.o
-  01eaac6787bfe23a94f73cf725d2ba224648af7569d251e6b91997b544619ad3  X64/UefiPoolAlloc.lib
-  cc9dbae3e2b0e32630364840d574db2a34a55e906ad1a3360db00e894559eb6f  AARCH64/UefiPoolAlloc.lib
+  3c2e44783673e2214f39419ce17df798306c8355aeff51bccfa705aca4812848  X64/UefiPoolAlloc.o
+  bd81bd915bf3c3c1534d8a1afa6bd04d7485f44103dc99cf544dee4ad15f6905  AARCH64/UefiPoolAlloc.o
+  a6bb1e53d1b72bc0ef7c260e4e3b3c50f67934b38ea57d1d1309ee4d9d7e7743  X64/UefiPoolAlloc.lib
+  beced1843432246da4f9b70c47dcf77ea5b7150f2b3a9101f99bb65091bb4d0e  AARCH64/UefiPoolAlloc.lib
 **/
 
 #ifndef UEFI_POOL_ALLOC_PREBUILT_H_
 #define UEFI_POOL_ALLOC_PREBUILT_H_
 
-#define UEFI_POOL_ALLOC_PREBUILT_SOURCE_HASH  "d44be9574d65c6aac5b63f2dad993a995facbccedbdf296a3f9a1a466f873322"
-#define UEFI_POOL_ALLOC_PREBUILT_ID           UefiPoolAllocPrebuilt_d44be9574d65c6aa
-#define UEFI_POOL_ALLOC_PREBUILT_ID_BYTE      'd'
+#define UEFI_POOL_ALLOC_PREBUILT_SOURCE_HASH  "afbe93c6fe9cd5aaecbba40230be85c37dafb734b53ac9df5df421c34d42d099"
+#define UEFI_POOL_ALLOC_PREBUILT_ID           UefiPoolAllocPrebuilt_afbe93c6fe9cd5aa
+#define UEFI_POOL_ALLOC_PREBUILT_ID_BYTE      'a'
 
 #endif
