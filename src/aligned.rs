@@ -22,9 +22,22 @@ pub(crate) fn alloc(size: usize, align: usize, call: &Call) -> *mut u8 {
     alloc_inline(size, align, call)
 }
 
-/// [`alloc`], inlined into the entry points whose speed matters.
+/// [`alloc`], inlined into the entry points whose speed matters: a small block takes the
+/// front's fast path, anything else [`alloc_general`].
 #[inline(always)]
 pub(crate) fn alloc_inline(size: usize, align: usize, call: &Call) -> *mut u8 {
+    if firmware::front_ready()
+        && align.is_power_of_two()
+        && let Some(class) = classes::class_of(size, align)
+    {
+        return front::alloc(class, size, call);
+    }
+    alloc_general(size, align, call)
+}
+
+/// Every request but a small block with the front ready: checks, then the pool or page path.
+#[inline(never)]
+fn alloc_general(size: usize, align: usize, call: &Call) -> *mut u8 {
     let Ok(services) = firmware::services() else {
         return ptr::null_mut();
     };
@@ -104,12 +117,37 @@ pub(crate) unsafe fn free_inline(ptr: *mut u8, call: &Call) -> Status {
     if ptr.is_null() {
         return Status::SUCCESS;
     }
-    let services = match firmware::services() {
-        Ok(services) => services,
-        Err(unavailable) => return unavailable.status(),
-    };
-    // SAFETY: the caller's contract.
-    unsafe { free_owned(services, ptr, route::owner(ptr), call) }
+    if firmware::services().is_ok() {
+        // SAFETY: the caller's contract.
+        let owner = unsafe { route::owner(ptr) };
+        // A front block needs no firmware to be freed.
+        if let Owner::Front(record) = owner {
+            return match front::free(record, ptr.addr(), call) {
+                Some(_) => Status::SUCCESS,
+                None => rejected(Status::INVALID_PARAMETER, call, ptr),
+            };
+        }
+        // SAFETY: as above; `owner` is what `route` says of `ptr`.
+        return unsafe { free_general(ptr, owner, call) };
+    }
+    match firmware::services() {
+        Err(unavailable) => unavailable.status(),
+        // SAFETY: as above.
+        Ok(_) => unsafe { free_general(ptr, route::owner_of(ptr), call) },
+    }
+}
+
+/// Frees a block that is not the front's, with the firmware.
+///
+/// # Safety
+/// `owner` is what `route::owner` said of `ptr` in this call.
+#[inline(never)]
+unsafe fn free_general(ptr: *mut u8, owner: Owner, call: &Call) -> Status {
+    match firmware::services() {
+        // SAFETY: the caller's contract.
+        Ok(services) => unsafe { free_owned(services, ptr, owner, call) },
+        Err(unavailable) => unavailable.status(),
+    }
 }
 
 /// Frees `ptr`, found to be `owner`'s; `Foreign` and `Invalid` pointers are refused.

@@ -28,15 +28,33 @@ pub(crate) const CLASSES: usize = USER_CLASSES + 1;
 
 /// The page layout of a class.
 pub(crate) struct Geometry {
-    /// Bytes per block.
-    pub size: usize,
-    /// Blocks per page (at most 128: two words of bitmap).
-    pub slots: usize,
-    /// `offset / size == (offset * magic) >> 32` for every offset inside a page.
-    pub magic: u64,
     /// The bitmap of a page without a live block: bits of slots that do not exist are set, so
     /// that they are never handed out and "all ones" means full.
     pub empty: [u64; 2],
+    /// `offset / size == (offset * magic) >> 32` for every offset inside a page.
+    magic: u32,
+    size: u16,
+    slots: u16,
+}
+
+impl Geometry {
+    /// Bytes per block.
+    #[inline(always)]
+    pub(crate) fn size(&self) -> usize {
+        self.size as usize
+    }
+
+    /// Blocks per page (at most 128: two words of bitmap).
+    #[inline(always)]
+    pub(crate) fn slots(&self) -> usize {
+        self.slots as usize
+    }
+
+    /// `offset / size` for an offset inside a page.
+    #[inline(always)]
+    pub(crate) fn slot_at(&self, offset: usize) -> usize {
+        ((offset as u64 * self.magic as u64) >> 32) as usize
+    }
 }
 
 const fn geometry(size: usize) -> Geometry {
@@ -50,17 +68,16 @@ const fn geometry(size: usize) -> Geometry {
         !0
     };
     Geometry {
-        size,
-        slots,
-        magic: (1 << 32) / size as u64 + 1,
         empty: [empty0, empty1],
+        magic: ((1u64 << 32) / size as u64 + 1) as u32,
+        size: size as u16,
+        slots: slots as u16,
     }
 }
 
-/// The geometry of every class, indexed by class (padded to 32 entries, so that any 5-bit class
-/// field indexes it without a bounds check).
-pub(crate) static GEOMETRY: [Geometry; 32] = {
-    let mut table = [const { geometry(INTERNAL_SIZE) }; 32];
+/// The geometry of every class, indexed by class.
+pub(crate) static GEOMETRY: [Geometry; CLASSES] = {
+    let mut table = [const { geometry(INTERNAL_SIZE) }; CLASSES];
     let mut class = 0;
     while class < USER_CLASSES {
         table[class] = geometry(SIZES[class]);
@@ -98,7 +115,7 @@ pub(crate) fn class_of(size: usize, align: usize) -> Option<usize> {
 
 /// The alignment every block of `class` has: the largest power of two dividing its size.
 pub(crate) fn natural_align(class: usize) -> usize {
-    1 << GEOMETRY[class].size.trailing_zeros()
+    1 << GEOMETRY[class].size().trailing_zeros()
 }
 
 #[cfg(test)]
@@ -111,13 +128,13 @@ mod tests {
         while align <= FRONT_LIMIT {
             for size in 0..=FRONT_LIMIT {
                 let class = class_of(size, align).unwrap();
-                let block = GEOMETRY[class].size;
+                let block = GEOMETRY[class].size();
                 assert!(block >= size, "{size} at {align}: class {block}");
                 assert_eq!(block % align, 0, "{size} at {align}: class {block}");
                 assert!(natural_align(class) >= align);
                 // No smaller class would do.
                 if class > 0 {
-                    let smaller = GEOMETRY[class - 1].size;
+                    let smaller = GEOMETRY[class - 1].size();
                     assert!(smaller < size || smaller % align != 0, "{size} at {align}");
                 }
             }
@@ -129,16 +146,13 @@ mod tests {
 
     #[test]
     fn the_magic_divides_every_offset_of_a_page() {
-        for geometry in &GEOMETRY[..CLASSES] {
-            assert!(geometry.slots <= 128 && geometry.slots >= 4);
+        for geometry in &GEOMETRY {
+            assert!(geometry.slots() <= 128 && geometry.slots() >= 4);
             for offset in 0..PAGE_SIZE {
-                assert_eq!(
-                    ((offset as u64 * geometry.magic) >> 32) as usize,
-                    offset / geometry.size
-                );
+                assert_eq!(geometry.slot_at(offset), offset / geometry.size());
             }
             let free = geometry.empty[0].count_zeros() + geometry.empty[1].count_zeros();
-            assert_eq!(free as usize, geometry.slots);
+            assert_eq!(free as usize, geometry.slots());
         }
     }
 }

@@ -182,7 +182,7 @@ pub unsafe extern "efiapi" fn pool_aligned_free(Ptr: *mut VOID) -> EFI_STATUS {
     // SAFETY: the header's contract on block pointers.
     call::run(Caller::ALIGNED_FREE, |call| {
         // SAFETY: the header's contract on block pointers.
-        unsafe { aligned::free_inline(Ptr.cast(), call) }
+        unsafe { aligned::free(Ptr.cast(), call) }
     })
     .0
 }

@@ -7,7 +7,7 @@
 
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use uefi_raw::protocol::loaded_image::LoadedImageProtocol;
 use uefi_raw::table::boot::{AllocateType, BootServices, EventType, MemoryType, Tpl};
@@ -42,6 +42,16 @@ pub const POOL_PASS_THROUGH: u32 = 1;
 #[inline(always)]
 pub(crate) fn front_enabled() -> bool {
     OPTIONS.load(Ordering::Relaxed) & POOL_PASS_THROUGH == 0
+}
+
+/// Set while the library is ready with the front on (cleared first at ExitBootServices).
+static FRONT_READY: AtomicBool = AtomicBool::new(false);
+
+/// Whether small blocks come from the front now: the library is ready, the front on, and the
+/// system table still has boot services (firmware may clear them without our event).
+#[inline(always)]
+pub(crate) fn front_ready() -> bool {
+    FRONT_READY.load(Ordering::Acquire) && services().is_ok()
 }
 
 /// Boot Services as found at the start of one library call.
@@ -167,6 +177,7 @@ pub(crate) unsafe fn init(
     residue::forget();
     crate::front::adopt_memory_type(memory_type);
     STATE.store(READY, Ordering::Release);
+    FRONT_READY.store(options & POOL_PASS_THROUGH == 0, Ordering::Release);
     Status::SUCCESS
 }
 
@@ -176,6 +187,7 @@ pub(crate) fn fini() -> Status {
     if let Err(unavailable) = services() {
         return unavailable.status();
     }
+    FRONT_READY.store(false, Ordering::Release);
     if STATE
         .compare_exchange(READY, STARTING, Ordering::Acquire, Ordering::Relaxed)
         .is_err()
@@ -193,6 +205,7 @@ pub(crate) fn fini() -> Status {
 /// Makes the library inert: from here on allocation returns NULL and free reports
 /// `EFI_UNSUPPORTED` without touching firmware.
 unsafe extern "efiapi" fn on_exit_boot_services(_event: Event, _context: *mut c_void) {
+    FRONT_READY.store(false, Ordering::Release);
     STATE.store(EXITED, Ordering::Release);
 }
 
@@ -285,6 +298,7 @@ impl Services {
     /// Raises the TPL to `TPL_NOTIFY`, the highest level at which UEFI allows pool calls; `None`
     /// for a caller already above it (outside the contract): the TPL is then left as it was.
     /// The current TPL is read by raising to `TPL_HIGH_LEVEL`, which is never lower.
+    #[inline(never)]
     pub(crate) fn raise_tpl(self) -> Option<RaisedTpl> {
         // SAFETY: `self` was live at the start of this library call.
         unsafe {

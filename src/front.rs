@@ -64,12 +64,12 @@ pub(crate) fn alloc(class: usize, size: usize, call: &Call) -> *mut u8 {
     };
     let placement = record.placement();
     let geometry = placement.geometry();
-    if !set_slack(record, geometry, slot, geometry.size - size, call) {
+    if !set_slack(record, geometry, slot, geometry.size() - size, call) {
         release_slot(record, slot, call);
         return ptr::null_mut();
     }
     stats::allocated(size);
-    ptr::with_exposed_provenance_mut(placement.page() + slot * geometry.size)
+    ptr::with_exposed_provenance_mut(placement.page() + slot * geometry.size())
 }
 
 /// A free slot of `class`, taken.
@@ -106,7 +106,7 @@ fn set_slack(record: &Record, geometry: &Geometry, slot: usize, slack: usize, ca
     }
     // SAFETY: the table holds an entry per slot; only the block's owner writes its entry.
     unsafe {
-        if geometry.size < 256 {
+        if geometry.size() < 256 {
             table.add(slot).write(slack as u8);
         } else {
             table.cast::<u16>().add(slot).write(slack as u16);
@@ -124,7 +124,7 @@ fn slack_of(record: &Record, geometry: &Geometry, slot: usize) -> usize {
     }
     // SAFETY: as in `set_slack`.
     unsafe {
-        if geometry.size < 256 {
+        if geometry.size() < 256 {
             table.add(slot).read() as usize
         } else {
             table.cast::<u16>().add(slot).read() as usize
@@ -161,15 +161,15 @@ fn slack_table(record: &Record, call: &Call) -> *mut u8 {
 fn release_slot(record: &Record, slot: usize, call: &Call) {
     let bit = 1 << (slot % 64);
     let old = record.bits[slot / 64].fetch_and(!bit, Ordering::Release);
-    after_free(record, slot / 64, old, old & !bit, call);
+    after_free(record, record.placement(), slot / 64, old, old & !bit, call);
 }
 
 /// Where `address` sits in `record`'s page: its slot, if it is the start of a slot.
 #[inline(always)]
 fn slot_of(page: usize, geometry: &Geometry, address: usize) -> Option<usize> {
     let offset = address - page;
-    let slot = ((offset as u64 * geometry.magic) >> 32) as usize;
-    (slot * geometry.size == offset && slot < geometry.slots).then_some(slot)
+    let slot = geometry.slot_at(offset);
+    (slot * geometry.size() == offset && slot < geometry.slots()).then_some(slot)
 }
 
 /// The live block at `address` in `record`'s page: its slot and size; `None` for an internal
@@ -183,7 +183,7 @@ fn live_block(record: &Record, address: usize) -> Option<(usize, usize)> {
     let geometry = placement.geometry();
     let slot = slot_of(placement.page(), geometry, address)?;
     let live = record.bits[slot / 64].load(Ordering::Acquire) & 1 << (slot % 64) != 0;
-    live.then(|| (slot, geometry.size - slack_of(record, geometry, slot)))
+    live.then(|| (slot, geometry.size() - slack_of(record, geometry, slot)))
 }
 
 /// Frees the caller block at `address` in `record`'s page and returns its size; `None`, with
@@ -204,23 +204,27 @@ fn free_block(record: &Record, placement: Placement, address: usize, call: &Call
     let geometry = placement.geometry();
     let slot = slot_of(placement.page(), geometry, address)?;
     // Before the bit is cleared: afterwards the slot may belong to a new block.
-    let size = geometry.size - slack_of(record, geometry, slot);
+    let size = geometry.size() - slack_of(record, geometry, slot);
     let (word, bit) = (slot / 64, 1 << (slot % 64));
     hooks::step();
     let old = record.bits[word].fetch_and(!bit, Ordering::Release);
     if old & bit == 0 {
         return None;
     }
-    after_free(record, word, old, old & !bit, call);
+    after_free(record, placement, word, old, old & !bit, call);
     Some(size)
 }
 
-/// A page that was full or is now empty may need to change lists.
+/// A page that was full or is now empty may need to change lists, unless it is its class's
+/// current page.
 #[inline(always)]
-fn after_free(record: &Record, word: usize, old: u64, new: u64, call: &Call) {
-    if (old == !0 || new == record.geometry().empty[word])
+fn after_free(record: &Record, placement: Placement, word: usize, old: u64, new: u64, call: &Call) {
+    if (old == !0 || new == placement.geometry().empty[word])
+        // SAFETY: a record's class is below CLASSES.
         && !ptr::eq(
-            STATE.0[record.class()].current.load(Ordering::Relaxed),
+            unsafe { STATE.0.get_unchecked(placement.class()) }
+                .current
+                .load(Ordering::Relaxed),
             record,
         )
     {
@@ -230,7 +234,7 @@ fn after_free(record: &Record, word: usize, old: u64, new: u64, call: &Call) {
 
 /// Usable bytes of the caller block at `address`: its class size.
 pub(crate) fn usable_size(record: &Record, address: usize) -> Option<usize> {
-    live_block(record, address).map(|_| record.geometry().size)
+    live_block(record, address).map(|_| record.geometry().size())
 }
 
 /// The size of the caller block at `address`, and the alignment every block of its class has.
@@ -253,8 +257,8 @@ pub(crate) fn resize(
     };
     let geometry = record.geometry();
     if expected.is_some_and(|expected| expected != old)
-        || size > geometry.size
-        || !set_slack(record, geometry, slot, geometry.size - size, call)
+        || size > geometry.size()
+        || !set_slack(record, geometry, slot, geometry.size() - size, call)
     {
         return false;
     }
@@ -535,7 +539,7 @@ pub(crate) fn holdings() -> (usize, usize) {
         // SAFETY: a lock-free look at a live record.
         let record = unsafe { &*record };
         if record.class() != INTERNAL {
-            idle += PAGE_SIZE - record.live() * record.geometry().size;
+            idle += PAGE_SIZE - record.live() * record.geometry().size();
         }
     });
     (PAGES.load(Ordering::Relaxed), idle)

@@ -180,8 +180,14 @@ impl Table {
 }
 
 /// What the library handed out or owns at the page address `address`.
-#[inline(always)]
+#[inline(never)]
 pub(crate) fn find(address: usize) -> Option<Entry> {
+    find_inline(address)
+}
+
+/// [`find`], inlined into the free path.
+#[inline(always)]
+pub(crate) fn find_inline(address: usize) -> Option<Entry> {
     let table = Table::load()?;
     let (slot, key) = table.position(address)?;
     crate::hooks::step();

@@ -69,7 +69,8 @@ impl Placement {
 
     #[inline(always)]
     pub(crate) fn geometry(self) -> &'static Geometry {
-        &GEOMETRY[self.class()]
+        // SAFETY: records are written only by `alloc`, with a class below CLASSES.
+        unsafe { GEOMETRY.get_unchecked(self.class()) }
     }
 }
 
@@ -108,7 +109,7 @@ impl Record {
 
     #[inline(always)]
     pub(crate) fn geometry(&self) -> &'static Geometry {
-        &GEOMETRY[self.class()]
+        self.placement().geometry()
     }
 
     /// Takes a free slot, if the page has one.

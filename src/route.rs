@@ -39,7 +39,7 @@ pub(crate) unsafe fn owner(ptr: *mut u8) -> Owner {
     if page == 0 {
         return Owner::Invalid;
     }
-    match index::find(page) {
+    match index::find_inline(page) {
         // SAFETY: a record stays valid while the call that found it runs.
         Some(Entry::Front(record)) => return Owner::Front(unsafe { &*record }),
         Some(Entry::Pages(block)) if block.address == address => return Owner::Pages(block),

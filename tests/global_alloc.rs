@@ -58,8 +58,8 @@ fn small_layouts_cost_no_firmware_call_per_block_and_large_ones_the_minimum() {
     assert!(lines.iter().all(|line| line.addr() % 64 == 0));
     assert_eq!(
         fw.sim.page_requests()[pages..],
-        [1, 1, 1, 1],
-        "200 blocks of 64 B: 4 front pages of 64 blocks (the first with a page of records)"
+        [1; 5],
+        "200 blocks of 64 B: 4 front pages of 64 blocks and a page of records"
     );
     assert_eq!(
         fw.sim.pool_requests().len() - pools,
