@@ -49,15 +49,15 @@ UefiPoolAllocLibInvalidCall (
 #endif
 
 /**
-  Initialises uefi-pool-alloc for this module: pool_init with the module's image handle, its
-  system table and PcdUefiPoolAllocMemoryType. DEBUG builds also register the handler that
-  reports invalid calls.
+  Initialises uefi-pool-alloc for this module: pool_init_ex with the module's image handle, its
+  system table, PcdUefiPoolAllocMemoryType and PcdUefiPoolAllocPassThrough. DEBUG builds also
+  register the handler that reports invalid calls.
 
   @param[in] ImageHandle  The module's image handle.
   @param[in] SystemTable  The module's system table.
 
   @retval EFI_SUCCESS  The library is ready.
-  @retval other        pool_init failed (bad PcdUefiPoolAllocMemoryType, or CreateEvent failed);
+  @retval other        pool_init_ex failed (bad PcdUefiPoolAllocMemoryType, or CreateEvent failed);
                        allocation returns NULL.
 **/
 EFI_STATUS
@@ -88,11 +88,16 @@ UefiPoolAllocLibConstructor (
 
  #endif
 
-  Status = pool_init (ImageHandle, SystemTable, PcdGet32 (PcdUefiPoolAllocMemoryType));
+  Status = pool_init_ex (
+             ImageHandle,
+             SystemTable,
+             PcdGet32 (PcdUefiPoolAllocMemoryType),
+             FeaturePcdGet (PcdUefiPoolAllocPassThrough) ? POOL_PASS_THROUGH : 0
+             );
   if (EFI_ERROR (Status)) {
     DEBUG ((
       DEBUG_ERROR,
-      "UefiPoolAllocLib: pool_init (memory type 0x%x) failed: %r\n",
+      "UefiPoolAllocLib: pool_init_ex (memory type 0x%x) failed: %r\n",
       PcdGet32 (PcdUefiPoolAllocMemoryType),
       Status
       ));

@@ -36,12 +36,14 @@ typedef struct {
   CONST CHAR16    *File;
   /// The memory type the platform DSC gives the driver's blocks.
   UINT32          MemoryType;
+  /// Its PcdUefiPoolAllocPassThrough.
+  BOOLEAN         PassThrough;
 } SAMPLE_DRIVER;
 
 STATIC CONST SAMPLE_DRIVER  mSampleDrivers[] = {
-  { "UEFI_DRIVER",        L"\\UefiPoolAllocSampleDriver.efi",     EfiLoaderData          },
-  { "DXE_DRIVER",         L"\\UefiPoolAllocSampleDxe.efi",        EfiBootServicesData    },
-  { "DXE_RUNTIME_DRIVER", L"\\UefiPoolAllocSampleRuntimeDxe.efi", EfiRuntimeServicesData },
+  { "UEFI_DRIVER",        L"\\UefiPoolAllocSampleDriver.efi",     EfiLoaderData,          TRUE  },
+  { "DXE_DRIVER",         L"\\UefiPoolAllocSampleDxe.efi",        EfiBootServicesData,    FALSE },
+  { "DXE_RUNTIME_DRIVER", L"\\UefiPoolAllocSampleRuntimeDxe.efi", EfiRuntimeServicesData, FALSE },
 };
 
 //
@@ -256,6 +258,13 @@ CheckDriver (
     Now.LiveBlocks == Start.LiveBlocks + 2 && Now.LiveBytes == Start.LiveBytes + 100 + 3 * 4096,
     S ("EDK2 %s: its statistics count the two blocks", Type),
     stats_diff (&Start, &Now)
+    );
+  check (
+    (Now.FrontPages != 0) != Sample->PassThrough,
+    Sample->PassThrough
+    ? S ("EDK2 %s: PcdUefiPoolAllocPassThrough TRUE: its 100-byte block came from the firmware, no front page", Type)
+    : S ("EDK2 %s: its 100-byte block came from the small-block front", Type),
+    S ("FrontPages %llu", (unsigned long long)Now.FrontPages)
     );
   check (
     Protocol->AlignedFree (Small) == EFI_SUCCESS && Protocol->AlignedFree (Paged) == EFI_SUCCESS,
