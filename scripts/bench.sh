@@ -13,20 +13,22 @@
 #      images that differ only in the order in which the schemes run (BENCH_ORDER=0,1,2), an
 #      AArch64 image, and bench/uefi/size_min.c (code size of the smallest user).
 #   3. Three OVMF boots under `-icount shift=8,align=off,sleep=off` (deterministic instruction
-#      counts: every ratio comes from these) and one AAVMF boot under -icount, run BENCH_JOBS
-#      at a time, then one plain-TCG OVMF boot alone (wall-clock context).
+#      counts: every ratio comes from these), one AAVMF boot and one U-Boot boot (lib.sh's
+#      uboot firmware; skipped when its u-boot.bin is missing) of the AArch64 image under
+#      -icount, run BENCH_JOBS at a time, then one plain-TCG OVMF boot alone (wall-clock context).
 #   4. bench/host (a Rust binary on tests/sim with trivial AllocatePool/FreePool stubs) under
 #      `valgrind --tool=callgrind`, one process per scenario.
 #   5. bench/report.py: medians and spread, tables, the SVG, the summary.
 #
 # Outputs under build/bench/: *.efi, *.map (lld-link maps), icount-{0,1,2}.log,
-# aa64-icount-0.log, tcg.log, host.txt (callgrind totals), host-self.txt (per-function costs),
-# times.txt (wall times).
+# aa64-icount-0.log, uboot-aa64.log (AArch64 image in U-Boot), tcg.log, host.txt (callgrind
+# totals), host-self.txt (per-function costs), times.txt (wall times).
 # Environment: BENCH_JOBS (parallel -icount boots; default: CPUs, at most 3), BENCH_TIMEOUT
 # (seconds per boot, default 300), BENCH_FULL=1 (W6 with all 1 000 repetitions instead of 20:
 # ~5 min more per boot; each repetition is identical under -icount, see docs/benchmarks.md),
-# BENCH_AA64=0 (skip the AAVMF boot), BENCH_HOST_N (host iterations, default 100000), CLANG,
-# LLD_LINK, plus lib.sh's QEMU_* / OVMF_* / AAVMF_* overrides.
+# BENCH_AA64=0 (skip the AAVMF boot), BENCH_UBOOT=0 (skip the U-Boot boot), BENCH_HOST_N (host
+# iterations, default 100000), CLANG, LLD_LINK, plus lib.sh's QEMU_* / OVMF_* / AAVMF_* /
+# UBOOT_AA64 overrides.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,6 +62,7 @@ build_app() {
 }
 
 # Boots IMAGE for ARCH, logging to LOG; extra QEMU arguments follow. Records the wall time.
+# In the firmware selected last (upa_use_firmware): run it in a subshell to boot another.
 boot() {
     local arch=$1 efi=$2 log=$3
     shift 3
@@ -99,14 +102,28 @@ run_firmware() {
     uefi_c_app x64 "$out/size-min-x64.efi" target/x86_64-unknown-uefi/release/libuefi_pool_alloc.a -- \
         bench/uefi/size_min.c
 
+    # ARCH IMAGE LOG [FIRMWARE]: without FIRMWARE, the one lib.sh selected (UPA_FIRMWARE).
     local -a jobs=("x64 bench-x64-0 icount-0" "x64 bench-x64-1 icount-1" "x64 bench-x64-2 icount-2")
     [ "${BENCH_AA64:-1}" = 1 ] && jobs+=("aa64 bench-aa64 aa64-icount-0")
+    if [ "${BENCH_UBOOT:-1}" = 1 ]; then
+        local uboot_bin
+        uboot_bin=$(upa_use_firmware uboot && printf '%s' "$UPA_AA64_BIOS")
+        if [ -r "$uboot_bin" ]; then
+            jobs+=("aa64 bench-aa64 uboot-aa64 uboot")
+        else
+            say "no U-Boot image $uboot_bin (package u-boot-qemu: run scripts/setup.sh; or set UBOOT_AA64): skipping the U-Boot boot"
+        fi
+    fi
     say "booting ${#jobs[@]}x under -icount (${BENCH_JOBS} at a time), then x64 once under plain TCG"
     local -a pids=()
-    local failed=0 pid job arch image log
+    local failed=0 pid job arch image log firmware
     for job in "${jobs[@]}"; do
-        read -r arch image log <<<"$job"
-        boot "$arch" "$out/$image.efi" "$out/$log.log" "${icount_args[@]}" &
+        read -r arch image log firmware <<<"$job"
+        # A subshell: the firmware chosen for this boot stays in it.
+        (
+            if [ -n "$firmware" ]; then upa_use_firmware "$firmware"; fi
+            boot "$arch" "$out/$image.efi" "$out/$log.log" "${icount_args[@]}"
+        ) &
         pids+=($!)
         if [ "${#pids[@]}" -ge "$BENCH_JOBS" ]; then
             wait "${pids[0]}" || failed=1

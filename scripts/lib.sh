@@ -2,22 +2,25 @@
 # Helpers shared by the project's scripts. Source it: `. scripts/lib.sh`.
 #
 #   boot_efi ARCH EFI_FILE LOG [TIMEOUT_S] [EXTRA_QEMU_ARGS...]
-#       Boot one UEFI application in OVMF (ARCH=x64) or AAVMF (ARCH=aa64) under QEMU/TCG.
+#       Boot one UEFI application in OVMF (ARCH=x64) or AAVMF (ARCH=aa64) under QEMU/TCG, or in
+#       U-Boot (ARCH=aa64 only) when upa_use_firmware selected uboot.
 #       Serial output goes to LOG. Returns 0 when QEMU exits by itself (the app is expected to
 #       end with ResetSystem(EfiResetShutdown)), non-zero on timeout (default 120 s), CPU
-#       exception or QEMU error.
+#       exception (also one after which the firmware reset and QEMU exited), QEMU error, or x64
+#       with U-Boot selected (2).
 #   check_report LOG
 #       Print what the app wrote (ANSI escapes and firmware lines removed) and succeed only if
 #       the last "N passed, M failed" line has M == 0 and N > 0.
 #   edk2_src
 #       Print the path of the cached, patched Debian EDK2 2022.11 tree; fetch it the first time.
-#   upa_use_firmware installed|current|current-strictnx
+#   upa_use_firmware installed|current|current-strictnx|uboot
 #       Select the firmware boot_efi boots (see below; UPA_FIRMWARE in the environment selects
 #       it for every script, default installed).
 #
 # Overridable through the environment: QEMU_X64, QEMU_AA64 (binaries), OVMF_CODE, OVMF_VARS,
 # AAVMF_CODE, AAVMF_VARS (firmware images; they win over UPA_FIRMWARE), UPA_CURRENT_FIRMWARE
 # (a directory holding current firmware as usr/share/{OVMF,AAVMF}: skips the download),
+# UBOOT_AA64 (U-Boot image for uboot, default /usr/lib/u-boot/qemu_arm64/u-boot.bin),
 # UEFI_POOL_ALLOC_CACHE (cache directory). The functions do not change the caller's shell
 # options.
 
@@ -25,9 +28,11 @@
 : "${QEMU_AA64:=qemu-system-aarch64}"
 UPA_CACHE=${UEFI_POOL_ALLOC_CACHE:-$HOME/.cache/uefi-pool-alloc}
 
-# Lines of the serial log that mean the firmware took a CPU exception: after one it spins
-# forever, so waiting for the timeout would only waste time.
-UPA_CRASH_RE='X64 Exception Type|Synchronous Exception|!!!! '
+# Lines of the serial log that mean the firmware took a CPU exception: after one EDK2 spins
+# forever, so waiting for the timeout would only waste time; U-Boot ('"Synchronous Abort"
+# handler, esr 0x...', likewise for its Error/Irq/Fiq vectors) resets, and QEMU (-no-reboot)
+# exits as if the app had shut down.
+UPA_CRASH_RE='X64 Exception Type|Synchronous Exception|!!!! |Synchronous Abort|" handler, esr 0x'
 
 upa_log() { printf '%s\n' "$*" >&2; }
 
@@ -39,23 +44,40 @@ boot_efi() {
     local arch=$1 efi=$2 log=$3 timeout_s=${4:-120}
     shift 3
     [ "$#" -gt 0 ] && shift
-    local qemu bootname code vars
+    local qemu bootname code='' vars='' bios=''
     local -a qemu_machine
     case $arch in
         x64)
+            if [ -n "${UPA_AA64_BIOS:-}" ]; then
+                upa_log "boot_efi: x64 cannot boot in $UPA_FIRMWARE_LABEL: U-Boot (UPA_FIRMWARE=uboot) is AArch64 only here"
+                return 2
+            fi
             qemu=$QEMU_X64 bootname=BOOTX64.EFI code=$OVMF_CODE vars=$OVMF_VARS
             qemu_machine=(-machine "$UPA_X64_MACHINE" -m 256M -device "ide-hd,drive=esp,bootindex=0"
                           "${UPA_X64_EXTRA[@]}")
             ;;
         aa64)
-            qemu=$QEMU_AA64 bootname=BOOTAA64.EFI code=$AAVMF_CODE vars=$AAVMF_VARS
-            qemu_machine=(-machine virt -cpu cortex-a57 -m 256M
-                     -device "virtio-blk-pci,drive=esp,bootindex=0")
+            qemu=$QEMU_AA64 bootname=BOOTAA64.EFI
+            if [ -n "${UPA_AA64_BIOS:-}" ]; then
+                # U-Boot: loaded with -bios, no flash; its distro boot finds the ESP's
+                # EFI/BOOT/BOOTAA64.EFI by itself.
+                bios=$UPA_AA64_BIOS
+                [ -r "$bios" ] || {
+                    upa_log "boot_efi: cannot read the U-Boot image $bios (package u-boot-qemu: run scripts/setup.sh; or set UBOOT_AA64)"
+                    return 2
+                }
+                qemu_machine=(-machine virt -cpu cortex-a57 -m 512M
+                              -device "virtio-blk-pci,drive=esp,bootindex=0")
+            else
+                code=$AAVMF_CODE vars=$AAVMF_VARS
+                qemu_machine=(-machine virt -cpu cortex-a57 -m 256M
+                              -device "virtio-blk-pci,drive=esp,bootindex=0")
+            fi
             ;;
         *) upa_log "boot_efi: ARCH must be x64 or aa64, not '$arch'"; return 2 ;;
     esac
     local f
-    for f in "$efi" "$code" "$vars"; do
+    for f in "$efi" ${bios:+"$bios"} ${code:+"$code" "$vars"}; do
         [ -r "$f" ] || { upa_log "boot_efi: cannot read $f"; return 2; }
     done
 
@@ -63,18 +85,24 @@ boot_efi() {
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/boot_efi.XXXXXX") || return 2
     mkdir -p "$tmp/esp/EFI/BOOT"
     cp "$efi" "$tmp/esp/EFI/BOOT/$bootname"
-    # VARS is written by the firmware (boot entries): each run gets its own copy.
-    cp "$vars" "$tmp/vars.fd"
+    local -a fw_args boot_menu=()
+    if [ -n "$bios" ]; then
+        fw_args=(-bios "$bios")
+    else
+        # VARS is written by the firmware (boot entries): each run gets its own copy.
+        cp "$vars" "$tmp/vars.fd"
+        fw_args=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
+                  -drive "if=pflash,format=raw,unit=1,file=$tmp/vars.fd")
+        # splash-time=0: AAVMF otherwise idles ~5 s before booting.
+        boot_menu=(-boot "menu=on,splash-time=0")
+    fi
     : > "$log"
 
-    # splash-time=0: AAVMF otherwise idles ~5 s before booting. -nodefaults: no NIC/VGA, so no
-    # PXE attempts and ConOut goes to the serial port only.
-    timeout -k 5 "$timeout_s" "$qemu" "${qemu_machine[@]}" \
-        -drive "if=pflash,format=raw,unit=0,readonly=on,file=$code" \
-        -drive "if=pflash,format=raw,unit=1,file=$tmp/vars.fd" \
+    # -nodefaults: no NIC/VGA, so no PXE attempts and ConOut goes to the serial port only.
+    timeout -k 5 "$timeout_s" "$qemu" "${qemu_machine[@]}" "${fw_args[@]}" \
         -drive "if=none,id=esp,format=raw,file=fat:rw:$tmp/esp" \
         -nodefaults -no-user-config -monitor none -no-reboot -net none -smp 1 \
-        -display none -serial "file:$log" -boot menu=on,splash-time=0 \
+        -display none -serial "file:$log" "${boot_menu[@]}" \
         "$@" </dev/null &
     local pid=$! crashed=0 rc=0
     # Poll the log every 0.1 s (it is a few KiB): reacts at once to a crash marker.
@@ -89,6 +117,11 @@ boot_efi() {
     done
     wait "$pid" || rc=$?
     rm -rf "$tmp"
+    # U-Boot resets after an exception, and QEMU (-no-reboot) then exits with status 0, maybe
+    # before the loop above saw the marker.
+    if [ "$crashed" = 0 ] && grep -aqE "$UPA_CRASH_RE" "$log" 2>/dev/null; then
+        crashed=1
+    fi
     if [ "$crashed" = 1 ]; then
         upa_log "boot_efi: CPU exception in the firmware (see $log)"
         return 3
@@ -101,12 +134,19 @@ boot_efi() {
 }
 
 # The serial log is the firmware console: ANSI colour/cursor sequences from the terminal
-# driver, CRs, and firmware lines (BdsDxe, AAVMF's DEBUG output). Print only what follows the
-# firmware's "starting Boot..." line, i.e. what the app printed, cleaned.
+# driver, CRs, and firmware lines (BdsDxe, AAVMF's DEBUG output; U-Boot's banner and distro
+# boot). Print only what follows the firmware's last "BdsDxe: starting Boot..." line, or in a
+# U-Boot log (one with its "U-Boot 2023.01..." banner) its last "Booting /efi\boot\..." line
+# (printed by bootefi just before it starts the app), i.e. what the app printed, cleaned. In a
+# U-Boot log, what follows the app's end is dropped too: "poweroff ..." / "resetting ..."
+# (ResetSystem) or "## Application terminated|failed" (the app returned) and all after it.
 upa_clean_log() {
     sed -e 's/\x1b\[[0-9;?=]*[A-Za-z]//g' -e 's/\x1b[()][A-Za-z0-9]//g' -e 's/\r//g' \
         -e 's/\x1b[=>c]//g' "$1" |
-        awk '/^BdsDxe: starting Boot/ { n = 0; delete a; next }
+        awk '/^U-Boot [0-9]/ { uboot = 1 }
+             /^BdsDxe: starting Boot/ || (uboot && /^Booting \//) { n = 0; delete a; ended = 0; next }
+             uboot && /^((poweroff|resetting) \.\.\.$|## Application (terminated|failed))/ { ended = 1 }
+             ended { next }
              { a[++n] = $0 }
              END { for (i = 1; i <= n; i++) print a[i] }' |
         grep -avE '^(BdsDxe:|SecCoreStartupWithStack|ProtectUefiImage|InstallProtocolInterface|Loading driver|Image Type:)' |
@@ -298,13 +338,18 @@ upa_current_firmware_fill() {
 #   current-strictnx  their Secure Boot builds with strict NX memory protection; the key store is
 #                     empty, so unsigned apps boot; x64 needs SMM and a secure flash (QEMU
 #                     options), AArch64 nothing more (a secure flash there faults the firmware)
-# Sets OVMF_CODE, OVMF_VARS, AAVMF_CODE, AAVMF_VARS, UPA_X64_MACHINE, UPA_X64_EXTRA,
-# UPA_FIRMWARE_LABEL (name and package version, for logs) and UPA_LOG_TAG (a suffix for serial
-# log names: empty for installed, .NAME otherwise).
+#   uboot             U-Boot's UEFI (Debian package u-boot-qemu, bookworm: 2023.01), AArch64
+#                     only: UBOOT_AA64 (default /usr/lib/u-boot/qemu_arm64/u-boot.bin) booted
+#                     with -bios and 512 MiB, no flash; the image variables are left empty and
+#                     boot_efi x64 fails
+# Sets OVMF_CODE, OVMF_VARS, AAVMF_CODE, AAVMF_VARS, UPA_AA64_BIOS (the -bios image for aa64;
+# empty unless uboot), UPA_X64_MACHINE, UPA_X64_EXTRA, UPA_FIRMWARE_LABEL (name and package
+# version, for logs) and UPA_LOG_TAG (a suffix for serial log names: empty for installed, .NAME
+# otherwise).
 # shellcheck disable=SC2034 # used by the scripts that source this file
 upa_use_firmware() {
     local dir version=
-    UPA_X64_MACHINE=q35 UPA_X64_EXTRA=()
+    UPA_X64_MACHINE=q35 UPA_X64_EXTRA=() UPA_AA64_BIOS=
     case $1 in
         installed)
             OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
@@ -325,7 +370,16 @@ upa_use_firmware() {
             fi
             version=$(awk '$1 == "ovmf-generic" { print $2 }' "$dir/.upa-complete" 2>/dev/null) || true
             ;;
-        *) upa_log "upa_use_firmware: installed, current or current-strictnx, not '$1'"; return 2 ;;
+        uboot)
+            OVMF_CODE='' OVMF_VARS='' AAVMF_CODE='' AAVMF_VARS=''
+            UPA_AA64_BIOS=${UBOOT_AA64:-/usr/lib/u-boot/qemu_arm64/u-boot.bin}
+            if [ -n "${UBOOT_AA64:-}" ]; then
+                version=$UBOOT_AA64
+            else
+                version=$(dpkg-query -W -f='${Version}' u-boot-qemu 2>/dev/null) || true
+            fi
+            ;;
+        *) upa_log "upa_use_firmware: installed, current, current-strictnx or uboot, not '$1'"; return 2 ;;
     esac
     UPA_FIRMWARE_LABEL="$1 ${version:-(version unknown)}"
     UPA_LOG_TAG=.$1
@@ -435,7 +489,7 @@ if [ -z "${OVMF_CODE:-}${AAVMF_CODE:-}" ]; then
 else
     : "${OVMF_CODE:=/usr/share/OVMF/OVMF_CODE_4M.fd}" "${OVMF_VARS:=/usr/share/OVMF/OVMF_VARS_4M.fd}"
     : "${AAVMF_CODE:=/usr/share/AAVMF/AAVMF_CODE.fd}" "${AAVMF_VARS:=/usr/share/AAVMF/AAVMF_VARS.fd}"
-    UPA_X64_MACHINE=q35 UPA_X64_EXTRA=()
+    UPA_X64_MACHINE=q35 UPA_X64_EXTRA=() UPA_AA64_BIOS=
     # shellcheck disable=SC2034 # used by the scripts that source this file
     UPA_FIRMWARE_LABEL="OVMF_CODE=$OVMF_CODE AAVMF_CODE=$AAVMF_CODE" UPA_LOG_TAG=.custom
 fi
