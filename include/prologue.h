@@ -11,6 +11,29 @@
   UINT64, BOOLEAN, CHAR8, VOID, EFI_STATUS, EFI_HANDLE, EFI_SYSTEM_TABLE, IN, OUT, CONST and
   EFIAPI.
 
+  Where blocks come from: pool_aligned_alloc and its kin serve blocks up to POOL_FRONT_LIMIT
+  (1 KiB) at alignments up to 1 KiB from the small-block front: size classes in 4 KiB pages the
+  library takes from the firmware, with no firmware call and no header per block. Larger blocks
+  come from AllocatePool with an 8-byte header below the pointer (the pool path) or from
+  AllocatePages (the page path). pool_init_ex (POOL_PASS_THROUGH) turns the front off, so that
+  firmware debugging tools see every block.
+
+  Not FreePool memory: no block of pool_aligned_alloc, pool_aligned_calloc or
+  pool_aligned_realloc may be passed to the firmware's FreePool, nor handed to a caller that
+  will free it so (UEFI interfaces that return strings, device paths or handle buffers): such
+  memory must come from pool_raw_alloc or from Boot Services directly.
+
+  What a free checks: for a block of the front, certainly. A double free, a pointer into the
+  middle of a block and a pointer into a page the front does not own are refused before
+  anything changes, and free reads nothing but the library's own metadata. For a pool-path
+  block, probably. The header carries a 20-bit tag keyed per boot, and a forged or random header
+  word passes it about once in 2^20 (11 in 2^24 random words, measured by the unit tests). No
+  allocator can tell a stale pointer from the new block of the same size that took its address.
+
+  Idle memory: once every block is freed, the front keeps at most one page per size class used,
+  plus the records and index entries that describe those pages. pool_trim gives all of it back,
+  and the library also trims and retries once when the firmware refuses an allocation.
+
   Every function uses EFIAPI, the UEFI calling convention (Microsoft x64 on X64), whatever the
   object format: on ELF x86-64 compilers EFIAPI must be __attribute__((ms_abi)), as EDK2's GCC
   and CLANGDWARF builds define it and gnu-efi does with GNU_EFI_USE_MS_ABI.

@@ -16,6 +16,29 @@
   UINT64, BOOLEAN, CHAR8, VOID, EFI_STATUS, EFI_HANDLE, EFI_SYSTEM_TABLE, IN, OUT, CONST and
   EFIAPI.
 
+  Where blocks come from: pool_aligned_alloc and its kin serve blocks up to POOL_FRONT_LIMIT
+  (1 KiB) at alignments up to 1 KiB from the small-block front: size classes in 4 KiB pages the
+  library takes from the firmware, with no firmware call and no header per block. Larger blocks
+  come from AllocatePool with an 8-byte header below the pointer (the pool path) or from
+  AllocatePages (the page path). pool_init_ex (POOL_PASS_THROUGH) turns the front off, so that
+  firmware debugging tools see every block.
+
+  Not FreePool memory: no block of pool_aligned_alloc, pool_aligned_calloc or
+  pool_aligned_realloc may be passed to the firmware's FreePool, nor handed to a caller that
+  will free it so (UEFI interfaces that return strings, device paths or handle buffers): such
+  memory must come from pool_raw_alloc or from Boot Services directly.
+
+  What a free checks: for a block of the front, certainly. A double free, a pointer into the
+  middle of a block and a pointer into a page the front does not own are refused before
+  anything changes, and free reads nothing but the library's own metadata. For a pool-path
+  block, probably. The header carries a 20-bit tag keyed per boot, and a forged or random header
+  word passes it about once in 2^20 (11 in 2^24 random words, measured by the unit tests). No
+  allocator can tell a stale pointer from the new block of the same size that took its address.
+
+  Idle memory: once every block is freed, the front keeps at most one page per size class used,
+  plus the records and index entries that describe those pages. pool_trim gives all of it back,
+  and the library also trims and retries once when the firmware refuses an allocation.
+
   Every function uses EFIAPI, the UEFI calling convention (Microsoft x64 on X64), whatever the
   object format: on ELF x86-64 compilers EFIAPI must be __attribute__((ms_abi)), as EDK2's GCC
   and CLANGDWARF builds define it and gnu-efi does with GNU_EFI_USE_MS_ABI.
@@ -242,11 +265,14 @@ pool_fini (
 /**
   Allocates Size bytes aligned to Align, for any power-of-two Align up to POOL_MAX_ALIGN.
 
-  Alignments up to 2 KiB and sizes below 16 MiB come from AllocatePool with an 8-byte header
-  below the pointer; the request never exceeds Size + max(Align, 8) and, where the firmware's
-  pool pointers follow a pattern (EDK2: 24 mod 128), is as small as that pattern allows (64 bytes
-  at Align 32 ask for 72). Larger alignments and sizes come from AllocatePages as exactly
-  ceil(Size/4096) pages. Size 0 gives a unique block of usable size 0.
+  Up to POOL_FRONT_LIMIT bytes at alignments up to POOL_FRONT_LIMIT come from the small-block
+  front: the smallest size class (32 B to 1 KiB) that holds Size and whose natural alignment
+  meets Align, in a page of the library's, with no firmware call. Above that, alignments up to
+  2 KiB and sizes below 16 MiB come from AllocatePool with an 8-byte header below the pointer.
+  The request never exceeds Size + max(Align, 8), and where the firmware's pool pointers follow
+  a pattern (EDK2: 24 mod 128) it is as small as that pattern allows. Larger alignments and
+  sizes come from AllocatePages as exactly ceil(Size/4096) pages. Size 0 gives a unique block
+  of usable size 0. The block is not a FreePool block (see the file's description).
 
   @param[in] Size   Bytes to allocate, at most POOL_MAX_SIZE.
   @param[in] Align  Alignment: a power of two, at most POOL_MAX_ALIGN.
@@ -302,9 +328,11 @@ pool_aligned_realloc (
   );
 
 /**
-  Frees a block of pool_aligned_alloc, pool_aligned_calloc or pool_aligned_realloc. The block's
-  header is checked first: a pointer this library did not return, a pointer into the middle of a
-  block, a raw block or a block already freed is refused and nothing is freed.
+  Frees a block of pool_aligned_alloc, pool_aligned_calloc or pool_aligned_realloc. The pointer
+  is checked first. A pointer this library did not return, a pointer into the middle of a
+  block, a raw block or a block already freed is refused and nothing is freed. The check is
+  certain for the small-block front, and about 1 in 2^20 uncertain for the pool path's header
+  tag (see the file's description).
 
   @param[in] Ptr  The block, or NULL.
 
@@ -325,6 +353,9 @@ pool_aligned_free (
   Size 0 asks the firmware for 1 byte, so every firmware returns a unique block.
 
   @param[in] Size  Bytes to allocate, at most POOL_MAX_SIZE.
+
+  This is the function for memory a caller will release with FreePool: buffers that a UEFI
+  interface returns to its callers.
 
   @return  The block, to be released with pool_raw_free (or FreePool); NULL on failure.
 **/

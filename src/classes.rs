@@ -17,11 +17,14 @@ const SIZES: [usize; USER_CLASSES] = [
 pub(crate) const USER_CLASSES: usize = crate::limits::POOL_SIZE_CLASSES;
 
 /// The class the front's own metadata (per-slot slack arrays) comes from: pages of 128-byte
-/// blocks that no caller's pointer can free.
+/// blocks that no caller's pointer can free. Slot 0 stays unused: it is within an overflow's
+/// reach from the page below (`OVERFLOW_REACH`).
 pub(crate) const INTERNAL: usize = USER_CLASSES;
 
 /// Bytes of one internal block.
 pub(crate) const INTERNAL_SIZE: usize = 128;
+
+const _: () = assert!(INTERNAL_SIZE >= crate::limits::OVERFLOW_REACH);
 
 /// Every class, the internal one last.
 pub(crate) const CLASSES: usize = USER_CLASSES + 1;
@@ -57,9 +60,9 @@ impl Geometry {
     }
 }
 
-const fn geometry(size: usize) -> Geometry {
+const fn geometry(size: usize, first_slot_unused: bool) -> Geometry {
     let slots = PAGE_SIZE / size;
-    let empty0 = if slots >= 64 { 0 } else { !0 << slots };
+    let empty0 = if slots >= 64 { 0 } else { !0 << slots } | first_slot_unused as u64;
     let empty1 = if slots >= 128 {
         0
     } else if slots > 64 {
@@ -77,10 +80,10 @@ const fn geometry(size: usize) -> Geometry {
 
 /// The geometry of every class, indexed by class.
 pub(crate) static GEOMETRY: [Geometry; CLASSES] = {
-    let mut table = [const { geometry(INTERNAL_SIZE) }; CLASSES];
+    let mut table = [const { geometry(INTERNAL_SIZE, true) }; CLASSES];
     let mut class = 0;
     while class < USER_CLASSES {
-        table[class] = geometry(SIZES[class]);
+        table[class] = geometry(SIZES[class], false);
         class += 1;
     }
     table
@@ -152,7 +155,8 @@ mod tests {
                 assert_eq!(geometry.slot_at(offset), offset / geometry.size());
             }
             let free = geometry.empty[0].count_zeros() + geometry.empty[1].count_zeros();
-            assert_eq!(free as usize, geometry.slots());
+            let unused = usize::from(core::ptr::eq(geometry, &GEOMETRY[INTERNAL]));
+            assert_eq!(free as usize, geometry.slots() - unused);
         }
     }
 }

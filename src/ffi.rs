@@ -109,11 +109,14 @@ pub extern "efiapi" fn pool_fini() -> EFI_STATUS {
 
 /// Allocates Size bytes aligned to Align, for any power-of-two Align up to POOL_MAX_ALIGN.
 ///
-/// Alignments up to 2 KiB and sizes below 16 MiB come from AllocatePool with an 8-byte header
-/// below the pointer; the request never exceeds Size + max(Align, 8) and, where the firmware's
-/// pool pointers follow a pattern (EDK2: 24 mod 128), is as small as that pattern allows (64 bytes
-/// at Align 32 ask for 72). Larger alignments and sizes come from AllocatePages as exactly
-/// ceil(Size/4096) pages. Size 0 gives a unique block of usable size 0.
+/// Up to POOL_FRONT_LIMIT bytes at alignments up to POOL_FRONT_LIMIT come from the small-block
+/// front: the smallest size class (32 B to 1 KiB) that holds Size and whose natural alignment
+/// meets Align, in a page of the library's, with no firmware call. Above that, alignments up to
+/// 2 KiB and sizes below 16 MiB come from AllocatePool with an 8-byte header below the pointer.
+/// The request never exceeds Size + max(Align, 8), and where the firmware's pool pointers follow
+/// a pattern (EDK2: 24 mod 128) it is as small as that pattern allows. Larger alignments and
+/// sizes come from AllocatePages as exactly ceil(Size/4096) pages. Size 0 gives a unique block
+/// of usable size 0. The block is not a FreePool block (see the file's description).
 ///
 /// @param[in] Size   Bytes to allocate, at most POOL_MAX_SIZE.
 /// @param[in] Align  Alignment: a power of two, at most POOL_MAX_ALIGN.
@@ -167,9 +170,11 @@ pub unsafe extern "efiapi" fn pool_aligned_realloc(Ptr: *mut VOID, NewSize: UINT
     .cast()
 }
 
-/// Frees a block of pool_aligned_alloc, pool_aligned_calloc or pool_aligned_realloc. The block's
-/// header is checked first: a pointer this library did not return, a pointer into the middle of a
-/// block, a raw block or a block already freed is refused and nothing is freed.
+/// Frees a block of pool_aligned_alloc, pool_aligned_calloc or pool_aligned_realloc. The pointer
+/// is checked first. A pointer this library did not return, a pointer into the middle of a
+/// block, a raw block or a block already freed is refused and nothing is freed. The check is
+/// certain for the small-block front, and about 1 in 2^20 uncertain for the pool path's header
+/// tag (see the file's description).
 ///
 /// @param[in] Ptr  The block, or NULL.
 ///
@@ -192,6 +197,9 @@ pub unsafe extern "efiapi" fn pool_aligned_free(Ptr: *mut VOID) -> EFI_STATUS {
 /// Size 0 asks the firmware for 1 byte, so every firmware returns a unique block.
 ///
 /// @param[in] Size  Bytes to allocate, at most POOL_MAX_SIZE.
+///
+/// This is the function for memory a caller will release with FreePool: buffers that a UEFI
+/// interface returns to its callers.
 ///
 /// @return  The block, to be released with pool_raw_free (or FreePool); NULL on failure.
 #[unsafe(no_mangle)]

@@ -28,9 +28,10 @@ use crate::{aligned, raw};
 /// (header, firmware-aware requests) or pages (above 2 KiB of alignment). `realloc` keeps a block
 /// in place when it fits, moves a block growing past 1 KiB to pages (which then grow in place
 /// when the pages after them are free), and moves otherwise. Its blocks cannot be freed with the
-/// firmware's FreePool: see [`FirmwarePool`] for memory that can. Nothing panics: every failure is a null pointer, which
-/// `alloc` turns into `handle_alloc_error` as usual. Until [`PoolAllocator::init`] (or the C
-/// `pool_init`) runs, and after ExitBootServices, every allocation returns null.
+/// firmware's FreePool: see [`FirmwarePool`] for memory that can. Nothing panics: every failure
+/// is a null pointer, which `alloc` turns into `handle_alloc_error` as usual. Until
+/// [`PoolAllocator::init`] (or the C `pool_init`) runs, and after ExitBootServices, every
+/// allocation returns null.
 #[derive(Debug, Default)]
 pub struct PoolAllocator(());
 

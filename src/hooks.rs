@@ -41,3 +41,9 @@ pub fn forget_state() {
     crate::records::forget();
     crate::stats::forget_bookkeeping();
 }
+
+/// Where the page index starts in firmware memory, or null without one. Test builds only.
+#[cfg(feature = "test-hooks")]
+pub fn index_table() -> *mut u8 {
+    crate::index::table_start()
+}

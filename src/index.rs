@@ -13,6 +13,9 @@
 //! never holds another key until the table is rebuilt. Rebuilding (growing, shrinking, dropping
 //! tombstones) and freeing the table happen only in the outermost library call ([`Call`]), when
 //! no reader is half done; nested calls may fill the table up to 7/8 meanwhile.
+//!
+//! The table's first `OVERFLOW_REACH` bytes hold no slot that is ever read or written: the table
+//! may start a page, right above a page of caller blocks whose last block overflows.
 
 use core::mem::size_of;
 use core::ptr;
@@ -20,7 +23,7 @@ use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::call::Call;
 use crate::firmware::{RaisedTpl, Services};
-use crate::limits::PAGE_SIZE;
+use crate::limits::{OVERFLOW_REACH, PAGE_SIZE};
 use crate::records::Record;
 use crate::stats;
 
@@ -74,7 +77,9 @@ const TOMBSTONE: usize = usize::MAX;
 const LOW_BITS: usize = PAGE_SIZE - 1;
 const POOL_BLOCK: usize = 0x800;
 const FRONT: usize = 0x801;
-const MIN_LOG2: usize = 4;
+const MIN_LOG2: usize = 5;
+/// Slots at the table's start that are never used (see the module docs).
+const UNUSED: usize = OVERFLOW_REACH / size_of::<Slot>();
 
 /// The table's slots, or null; and log2 of its capacity. Both change only while no reader is
 /// half done (see the module docs), so a reader always sees a matching pair.
@@ -131,11 +136,19 @@ impl Table {
         self.mask + 1
     }
 
+    /// Slots that can hold a key.
+    #[inline(always)]
+    fn usable(self) -> usize {
+        self.capacity() - UNUSED
+    }
+
+    /// The slot at `index` of a probe sequence: the sequence wraps round the capacity and the
+    /// unused slots stand for the first usable one, so every sequence meets every usable slot.
     #[inline(always)]
     fn slot(self, index: usize) -> &'static Slot {
         // SAFETY: the index is masked to the capacity; the table stays allocated while any call
         // that loaded it is in progress (only the outermost call frees it).
-        unsafe { &*self.slots.add(index & self.mask) }
+        unsafe { &*self.slots.add((index & self.mask).max(UNUSED)) }
     }
 
     #[inline(always)]
@@ -222,7 +235,7 @@ pub(crate) fn insert(
 ) -> bool {
     let used = USED.load(Ordering::Relaxed) + 1;
     let mut table = Table::load();
-    let capacity = table.map_or(0, Table::capacity);
+    let capacity = table.map_or(0, Table::usable);
     if used * 4 > capacity * 3 {
         // A first table frees nothing, so any call may make it.
         if table.is_none() || call.outermost() {
@@ -260,8 +273,8 @@ pub(crate) fn tidy(call: &Call, services: Services, all: bool) {
     };
     let live = LIVE.load(Ordering::Relaxed);
     let used = USED.load(Ordering::Relaxed);
-    let shrink = live * 8 < table.capacity() && table.log2 > MIN_LOG2;
-    let tombstones = used > live * 2 + table.capacity() / 4;
+    let shrink = live * 8 < table.usable() && table.log2 > MIN_LOG2;
+    let tombstones = used > live * 2 + table.usable() / 4;
     if !((live == 0 && (all || used > 0)) || shrink || tombstones) || !call.outermost() {
         return;
     }
@@ -288,7 +301,7 @@ pub(crate) fn for_each_front(mut f: impl FnMut(*mut Record)) {
     let Some(table) = Table::load() else {
         return;
     };
-    for index in 0..table.capacity() {
+    for index in UNUSED..table.capacity() {
         let slot = table.slot(index);
         let key = slot.key.load(Ordering::Acquire);
         if key != TOMBSTONE && key & LOW_BITS == FRONT {
@@ -328,7 +341,7 @@ fn rebuild(services: Services, wanted: usize) -> Option<Table> {
     };
     let mut live = 0;
     if let Some(old) = old {
-        for index in 0..old.capacity() {
+        for index in UNUSED..old.capacity() {
             let slot = old.slot(index);
             let key = slot.key.load(Ordering::Relaxed);
             if key != EMPTY && key != TOMBSTONE {
@@ -357,6 +370,11 @@ fn release(table: Table, services: Services) {
     } else {
         let _ = services.free_pool(table.slots.cast());
     }
+}
+
+#[cfg(feature = "test-hooks")]
+pub(crate) fn table_start() -> *mut u8 {
+    SLOTS.load(Ordering::Relaxed).cast()
 }
 
 #[cfg(feature = "test-hooks")]

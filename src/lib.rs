@@ -2,14 +2,25 @@
 //! `FreePool` and `AllocatePages`, for firmware written in C (through a static library and
 //! `include/uefi_pool_alloc.h`), in EDK2 (a library class), and in Rust ([`PoolAllocator`]).
 //!
-//! - **The aligned path**: any power-of-two alignment up to 1 GiB. An 8-byte header below the
-//!   pointer makes frees checked (foreign, interior and double frees are refused with
-//!   `EFI_INVALID_PARAMETER`) and lets realloc and the usable-size query work without the old
+//! - **The small-block front**: blocks up to 1 KiB at alignments up to 1 KiB, in 18 size classes
+//!   of 32 B to 1 KiB, come from 4 KiB pages the library takes from the firmware. There is no
+//!   firmware call and no header per block. Each page is described by a record out of the
+//!   blocks' reach, so frees are checked with certainty: foreign, interior and double frees are
+//!   refused with `EFI_INVALID_PARAMETER` before anything changes. Once every block is freed,
+//!   at most one page per class used stays idle, and `pool_trim` gives that back too.
+//!   [`PoolAllocator::init_with_options`] (or C's `pool_init_ex`) with [`POOL_PASS_THROUGH`] turns the
+//!   front off, so that the firmware's debugging tools see every block.
+//! - **The aligned path** above the front: any power-of-two alignment up to 1 GiB. An 8-byte
+//!   header below the pointer, tagged with a per-boot key, makes frees checked (a forged word
+//!   passes about once in 2^20) and lets realloc and the usable-size query work without the old
 //!   size. Requests never exceed `Size + max(Align, 8)`, and where the firmware's pool pointers
-//!   follow a pattern (EDK2: 24 mod 128) they are as small as the pattern allows: 64 bytes at
-//!   alignment 32 ask for 72 and fit EDK2's 128-byte bin. Alignments above 2 KiB and sizes of
-//!   16 MiB or more take whole pages, exactly `ceil(Size / 4096)` of them.
+//!   follow a pattern (EDK2: 24 mod 128) they are as small as the pattern allows. Alignments
+//!   above 2 KiB and sizes of 16 MiB or more take whole pages, exactly `ceil(Size / 4096)` of
+//!   them.
 //! - **The raw path**: `AllocatePool` itself, no overhead, the 8-byte alignment UEFI guarantees.
+//!   It is the only memory that the firmware's `FreePool` may free. Buffers that a UEFI interface
+//!   hands to callers who free them must come from it (C's `pool_raw_alloc`, Rust's
+//!   [`FirmwarePool`]).
 //! - Every entry point is safe before initialisation and after ExitBootServices (NULL, or a
 //!   status), never panics, and stays consistent when a notify function re-enters it.
 //!
@@ -52,7 +63,7 @@
 //!     if let Err(status) = unsafe { PoolAllocator::init(image, system_table) } {
 //!         return status;
 //!     }
-//!     let line = alloc::boxed::Box::new(Line([0; 64])); // 64-aligned: asks the firmware for 104 bytes, not 128
+//!     let line = alloc::boxed::Box::new(Line([0; 64])); // 64-aligned, from the front: no firmware call
 //!     drop(line);
 //!     Status::SUCCESS
 //! }
@@ -94,7 +105,7 @@ pub use firmware::{POOL_MEMORY_TYPE_DEFAULT, POOL_PASS_THROUGH};
 pub use global::{FirmwarePool, PoolAllocator};
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
-pub use hooks::{forget_state, set_step_hook};
+pub use hooks::{forget_state, index_table, set_step_hook};
 pub use limits::{
     POOL_DEFAULT_ALIGN, POOL_FRONT_LIMIT, POOL_MAX_ALIGN, POOL_MAX_SIZE, POOL_SIZE_CLASSES,
 };

@@ -26,6 +26,11 @@ pub(crate) const FRONT_LIMIT: usize = POOL_FRONT_LIMIT;
 /// UEFI page size.
 pub(crate) const PAGE_SIZE: usize = 4096;
 
+/// How far past its page a caller block's overflow is assumed to reach: the library keeps its
+/// own metadata out of the first `OVERFLOW_REACH` bytes of every page it allocates, since the
+/// page below may be a page of caller blocks.
+pub(crate) const OVERFLOW_REACH: usize = 64;
+
 /// Bytes of the header kept just below every pointer of the pool-backed aligned path.
 pub(crate) const HEADER_SIZE: usize = 8;
 

@@ -1,5 +1,5 @@
 //! The front's page records: one per front page, out of the page's reach, in pages of their
-//! own (84 records a page after a small header), handed out and taken back at `TPL_NOTIFY`.
+//! own (83 records a page after a small header), handed out and taken back at `TPL_NOTIFY`.
 //!
 //! A record holds the page's slot bitmap, its address and class, its per-slot slack (when some
 //! live block is smaller than its class) and the links of the list the page is on. Nothing of it
@@ -13,7 +13,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use crate::classes::{GEOMETRY, Geometry};
 use crate::firmware::{RaisedTpl, Services};
-use crate::limits::PAGE_SIZE;
+use crate::limits::{OVERFLOW_REACH, PAGE_SIZE};
 use crate::stats;
 
 /// One front page.
@@ -156,7 +156,8 @@ impl Record {
     }
 }
 
-/// A page of records: this header in the first record's place, then the records.
+/// A page of records: `OVERFLOW_REACH` bytes left unused (an overflow from the page below may
+/// reach them), this header in the next record's place, then the records.
 #[repr(C)]
 struct RecordPage {
     /// The next record page.
@@ -167,7 +168,9 @@ struct RecordPage {
     used: usize,
 }
 
-const PER_PAGE: usize = PAGE_SIZE / size_of::<Record>() - 1;
+const FIRST_RECORD: usize = OVERFLOW_REACH + size_of::<Record>();
+const PER_PAGE: usize = (PAGE_SIZE - FIRST_RECORD) / size_of::<Record>();
+const _: () = assert!(size_of::<RecordPage>() <= size_of::<Record>());
 
 struct Pages(Cell<*mut RecordPage>);
 // SAFETY: changed only at TPL_NOTIFY (boot services run on one CPU).
@@ -211,7 +214,7 @@ pub(crate) fn alloc(
 /// Only in the outermost call: nobody may still hold the record.
 pub(crate) fn free(_exclusive: &RaisedTpl, services: Services, record: *mut Record) {
     let holder: *mut RecordPage =
-        ptr::with_exposed_provenance_mut(record.addr() & !(PAGE_SIZE - 1));
+        ptr::with_exposed_provenance_mut((record.addr() & !(PAGE_SIZE - 1)) + OVERFLOW_REACH);
     // SAFETY: `record` came from `alloc`, so its page is a live record page; at TPL_NOTIFY.
     unsafe {
         (*record).next.set((*holder).free);
@@ -223,7 +226,7 @@ pub(crate) fn free(_exclusive: &RaisedTpl, services: Services, record: *mut Reco
                 link = &raw mut (**link).next;
             }
             *link = (*holder).next;
-            let _ = services.free_pages(holder.addr(), 1);
+            let _ = services.free_pages(holder.addr() - OVERFLOW_REACH, 1);
             stats::bookkeeping(PAGE_SIZE, 0);
         }
     }
@@ -233,9 +236,9 @@ pub(crate) fn free(_exclusive: &RaisedTpl, services: Services, record: *mut Reco
 unsafe fn new_page(services: Services) -> Option<*mut RecordPage> {
     let address = services.allocate_pages(1)?;
     stats::bookkeeping(0, PAGE_SIZE);
-    let holder: *mut RecordPage = ptr::with_exposed_provenance_mut(address);
-    let first: *mut Record = ptr::with_exposed_provenance_mut(address + size_of::<Record>());
-    // SAFETY: a fresh page of PER_PAGE + 1 record places.
+    let holder: *mut RecordPage = ptr::with_exposed_provenance_mut(address + OVERFLOW_REACH);
+    let first: *mut Record = ptr::with_exposed_provenance_mut(address + FIRST_RECORD);
+    // SAFETY: a fresh page: the header and PER_PAGE records fit after OVERFLOW_REACH.
     unsafe {
         for index in 0..PER_PAGE {
             let record = first.add(index);

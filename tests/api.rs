@@ -437,8 +437,8 @@ fn stats_are_exact() {
     assert!(s1.peak_bytes >= s1.live_bytes);
     assert_eq!(
         s1.bookkeeping_bytes,
-        16 * 16 + 2 * 4096,
-        "an index of 16 slots, a page of records and a page of slack tables (1000 B in 1 KiB)"
+        32 * 16 + 2 * 4096,
+        "an index of 32 slots, a page of records and a page of slack tables (1000 B in 1 KiB)"
     );
     assert_eq!(
         (s1.front_pages, s1.front_idle_bytes),
@@ -511,7 +511,7 @@ fn the_index_grows_into_whole_pages_and_goes_away() {
     }
     assert_eq!(
         stats().bookkeeping_bytes,
-        16 * 16,
+        32 * 16,
         "shrunk back to the smallest table, which stays until pool_trim"
     );
     assert_eq!(pool_trim(), 0, "no front page to give back");

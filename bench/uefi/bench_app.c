@@ -1,5 +1,5 @@
 /** @file
-  In-firmware benchmark of uefi-pool-alloc (issue 4), one boot: workloads W1..W6 and an
+  In-firmware benchmark of uefi-pool-alloc (issues 4 and 10), one boot: workloads W1..W7 and an
   alignment sweep, each against the library, a naive `Size + Align` wrapper written here (the
   Zig / uefi-rs / Rust std scheme: an 8-byte header word just below the aligned pointer holding
   the pool pointer) and the raw floor (AllocatePool/FreePool called directly), so every ratio
@@ -11,14 +11,16 @@
     bench calib insns=N ticks=T                    (a loop of known length: ticks/instruction)
     bench probe KEY=TICKS ...                      (memcpy and page/pool costs behind W6)
     bench W<n> <scheme> ops=N ticks=T alloc_ticks=.. free_ticks=.. peak_pages=P other_peak=..
-          other_after=.. requested=R bookkeeping=B leak=0|1 [state=warm|cold] [KEY=VALUE ...]
+          other_after=.. rest_pages=.. requested=R bookkeeping=B leak=0|1 [state=warm|cold]
+          [KEY=VALUE ...]
     bench W6steps <scheme> SIZE:TICKS ...          (one repetition, step by step)
     bench sweep <scheme> align=A size=S blocks=N pages=P ... leak=0|1
     bench done errors=E
 
   Schemes: lib, naive, raw; W2 also `pages` (AllocatePages(1), the true floor), W4/W5
-  `raw_same` (raw AllocatePool of the library's own request size) and W5 `libraw`
-  (pool_raw_alloc), W6 `pagegrow` (a harness emulation of page-backed growth in place).
+  `raw_same` (raw AllocatePool of the naive wrapper's request size) and W5 `libraw`
+  (pool_raw_alloc), W6 `pagegrow` (a harness emulation of page-backed growth in place), W7 (pool
+  path pairs, 1536 B at Align 64) `lib` and `raw_same` (raw of the library's request size).
 
   `ticks` are rdtsc (x64) or cntvct_el0 (AArch64) ticks for the whole timed part; under QEMU's
   -icount they count guest instructions (see `bench calib`). `peak_pages` are pages of the
@@ -26,8 +28,10 @@
   map at the workload's peak minus before it, read with GetMemoryMap into a static buffer.
   `requested` is what the scheme asked the firmware for over the workload (the library: its
   RequestedBytes counter; the others: summed here), `bookkeeping` the library's
-  BookkeepingBytes at the peak. `leak=0` means the pages of that type and, for the library,
-  LiveBlocks/LiveBytes/BookkeepingBytes are back to their values before the workload;
+  BookkeepingBytes at the peak. `rest_pages` are the pages still held once every block is freed
+  (the library's idle front pages and metadata), before pool_trim. `leak=0` means that after
+  pool_trim the pages of that type and, for the library, LiveBlocks/LiveBytes/BookkeepingBytes
+  are back to their values before the workload (which starts after a pool_trim too);
   `other_peak` / `other_after` count the pages of every other allocated type the firmware took
   meanwhile (BootServicesData memory-map entries), reported, not judged.
 
@@ -62,6 +66,8 @@ typedef unsigned long long ull;
 #define W45_COLD_PAIRS 5000
 #endif
 #define W45_SIZE   64
+#define W7_SIZE    1536
+#define W7_ALIGN   64
 #ifndef W6_REPS
 #define W6_REPS    1000
 #endif
@@ -188,6 +194,14 @@ static void snap(SNAP *Out) {
   Out->Harness = mHarnessRequested;
 }
 
+/* The snapshot a workload starts from: the library first gives back what it keeps idle from
+   earlier workloads (its front's empty pages, its index table), so that every scheme starts
+   from the same map and raw "cold" pairs find no pool page of the library's kept alive. */
+static void snap_before(SNAP *Before) {
+  pool_trim();
+  snap(Before);
+}
+
 static long long pages_delta(const SNAP *Before, const SNAP *After) {
   return (long long)After->Map.Pages[MEM_TYPE] - (long long)Before->Map.Pages[MEM_TYPE];
 }
@@ -211,11 +225,17 @@ static UINT64 requested_delta(SCHEME Sc, const SNAP *Before, const SNAP *After) 
   return After->Harness - Before->Harness;
 }
 
-/* Leak check after a workload: 0 if the pages of the benchmark's memory type and the library's
-   live counters are back to where they were. Other types (firmware bookkeeping) are reported
-   in *Other, not counted as a leak of the scheme. */
-static int leaked(const SNAP *Before, const char *Where, long long *Other) {
+/* Leak check after a workload: 0 if, after pool_trim, the pages of the benchmark's memory type
+   and the library's live counters are back to where they were. Other types (firmware
+   bookkeeping) are reported in *Other, not counted as a leak of the scheme; the pages held
+   before pool_trim in *Rest. */
+static int leaked(const SNAP *Before, const char *Where, long long *Other, long long *Rest) {
   SNAP after;
+  /* Memory at rest: what the scheme still holds once every block is freed (the library's idle
+     front pages), before pool_trim gives it back. */
+  snap(&after);
+  *Rest = pages_delta(Before, &after);
+  pool_trim();
   snap(&after);
   BOOLEAN pages_same = after.Map.Status == EFI_SUCCESS &&
                        after.Map.Pages[MEM_TYPE] == Before->Map.Pages[MEM_TYPE];
@@ -291,16 +311,16 @@ static void generate_w3(void) {
 
 typedef struct {
   UINT64 Ops, Ticks, AllocTicks, FreeTicks;
-  long long PeakPages, OtherPeak, OtherAfter;
+  long long PeakPages, OtherPeak, OtherAfter, RestPages;
   UINT64 Requested, Bookkeeping;
   int Leak;
 } RESULT;
 
 static void emit(const char *Workload, const char *Scheme, const RESULT *R, const char *Extra) {
   say("bench %s %s ops=%llu ticks=%llu alloc_ticks=%llu free_ticks=%llu peak_pages=%lld "
-      "other_peak=%lld other_after=%lld requested=%llu bookkeeping=%llu leak=%d %s",
+      "other_peak=%lld other_after=%lld rest_pages=%lld requested=%llu bookkeeping=%llu leak=%d %s",
       Workload, Scheme, R->Ops, R->Ticks, R->AllocTicks, R->FreeTicks, R->PeakPages, R->OtherPeak,
-      R->OtherAfter, R->Requested, R->Bookkeeping, R->Leak, Extra);
+      R->OtherAfter, R->RestPages, R->Requested, R->Bookkeeping, R->Leak, Extra);
 }
 
 static void finish(RESULT *R, SCHEME Sc, const SNAP *Before, const SNAP *Peak) {
@@ -330,7 +350,7 @@ live_blocks(const char *Name, SCHEME Sc, UINTN N, UINTN Size, UINTN Align, const
   SNAP before, peak;
   for (UINTN rep = 0; rep < Reps; rep++) {
     if (rep == 0) {
-      snap(&before);
+      snap_before(&before);
     }
     UINT64 t0 = timer_ticks();
     for (UINTN i = 0; i < N; i++) {
@@ -355,7 +375,7 @@ live_blocks(const char *Name, SCHEME Sc, UINTN N, UINTN Size, UINTN Align, const
     r.AllocTicks += t1 - t0;
     r.FreeTicks += t3 - t2;
     if (rep == 0) {
-      r.Leak = leaked(&before, S("%s %s", Name, scheme_name(Sc)), &r.OtherAfter);
+      r.Leak = leaked(&before, S("%s %s", Name, scheme_name(Sc)), &r.OtherAfter, &r.RestPages);
     }
   }
   r.Ops = 2 * N * Reps;
@@ -381,7 +401,7 @@ static void w2_pages(void) {
   SNAP before, peak;
   for (UINTN rep = 0; rep < W2_REPS; rep++) {
     if (rep == 0) {
-      snap(&before);
+      snap_before(&before);
     }
     UINT64 t0 = timer_ticks();
     for (UINTN i = 0; i < W2_BLOCKS; i++) {
@@ -401,7 +421,7 @@ static void w2_pages(void) {
     r.AllocTicks += t1 - t0;
     r.FreeTicks += t3 - t2;
     if (rep == 0) {
-      r.Leak = leaked(&before, "W2 pages", &r.OtherAfter);
+      r.Leak = leaked(&before, "W2 pages", &r.OtherAfter, &r.RestPages);
     }
   }
   r.Ops = 2 * W2_BLOCKS * W2_REPS;
@@ -422,7 +442,7 @@ pairs_run(const char *Name, const char *Label, SCHEME Sc, UINTN Size, UINTN Alig
           UINTN Pairs) {
   RESULT r = {0};
   SNAP before, peak;
-  snap(&before);
+  snap_before(&before);
   VOID *resident = Warm ? scheme_alloc(Sc, Size, Align) : NULL;
   VOID *first = scheme_alloc(Sc, Size, Align);
   snap(&peak);
@@ -444,7 +464,7 @@ pairs_run(const char *Name, const char *Label, SCHEME Sc, UINTN Size, UINTN Alig
   finish(&r, Sc, &before, &peak);
   /* Bytes requested per block. */
   r.Requested = requested_delta(Sc, &before, &after) / (Pairs + 1 + (Warm ? 1 : 0));
-  r.Leak = leaked(&before, S("%s %s %s", Name, Label, Warm ? "warm" : "cold"), &r.OtherAfter);
+  r.Leak = leaked(&before, S("%s %s %s", Name, Label, Warm ? "warm" : "cold"), &r.OtherAfter, &r.RestPages);
   emit(Name, Label, &r,
        S("state=%s pairs=%llu size=%llu align=%llu", Warm ? "warm" : "cold", (ull)Pairs, (ull)Size,
          (ull)Align));
@@ -471,22 +491,33 @@ static void pairs(const char *Name, const char *Label, SCHEME Sc, UINTN Size, UI
   }
 }
 
-/* W4 (Align 64) and W5 (Align 8): the library; the naive wrapper; raw AllocatePool of the
-   library's own request size (the same firmware size class: the library's own cost) and of
-   64 bytes (what a caller needing no alignment pays); and, for W5, the library's raw path. */
+/* W4 (Align 64) and W5 (Align 8): the library (from its small-block front: no firmware call);
+   the naive wrapper; raw AllocatePool of 64 bytes (what a caller needing no alignment pays)
+   and of the naive wrapper's request size; and, for W5, the library's raw path. */
 static void w45(const char *Name, UINTN Align) {
-  POOL_STATS s0 = stats_now();
-  VOID *probe = pool_aligned_alloc(W45_SIZE, Align);
-  POOL_STATS s1 = stats_now();
-  pool_aligned_free(probe);
-  UINTN lib_request = (UINTN)(s1.RequestedBytes - s0.RequestedBytes);
   pairs(Name, "lib", LIB, W45_SIZE, Align);
   pairs(Name, "naive", NAIVE, W45_SIZE, Align);
-  pairs(Name, "raw_same", RAW, lib_request, 8);
+  pairs(Name, "raw_same", RAW, W45_SIZE + (Align > 8 ? Align : 8), 8);
   pairs(Name, "raw", RAW, W45_SIZE, 8);
   if (Align <= 8) {
     pairs(Name, "libraw", LIBRAW, W45_SIZE, 8);
   }
+}
+
+/* W7: pairs of blocks above the front's limit (1536 B at Align 64: the pool path, one
+   AllocatePool each), against raw AllocatePool of the library's own request size (the same
+   firmware size class), warm and cold. EDK2's 1664-byte class fits two such blocks in a page,
+   so the resident block keeps the warm pair's page (larger classes hold one block per page and
+   are never warm). */
+static void w7(void) {
+  pool_trim();
+  POOL_STATS s0 = stats_now();
+  VOID *probe = pool_aligned_alloc(W7_SIZE, W7_ALIGN);
+  POOL_STATS s1 = stats_now();
+  pool_aligned_free(probe);
+  UINTN lib_request = (UINTN)(s1.RequestedBytes - s0.RequestedBytes);
+  pairs("W7", "lib", LIB, W7_SIZE, W7_ALIGN);
+  pairs("W7", "raw_same", RAW, lib_request, 8);
 }
 
 /* ---- W6: realloc growth 16 B -> 1 MiB by 1.5x, 1000 times -------------------------------- */
@@ -500,7 +531,7 @@ static __attribute__((always_inline)) inline void w6_run(SCHEME Sc) {
   long long peak_pages = 0, other_peak = 0;
   UINT64 step_ticks[W6_MAX_STEPS];
   UINTN step_size[W6_MAX_STEPS];
-  snap(&before);
+  snap_before(&before);
   /* One untimed, instrumented repetition: the memory map and the time of every step. */
   {
     UINTN size = W6_START;
@@ -544,7 +575,7 @@ static __attribute__((always_inline)) inline void w6_run(SCHEME Sc) {
   finish(&r, Sc, &before, &mid);
   r.PeakPages = peak_pages;
   r.OtherPeak = other_peak;
-  r.Leak = leaked(&before, S("W6 %s", scheme_name(Sc)), &r.OtherAfter);
+  r.Leak = leaked(&before, S("W6 %s", scheme_name(Sc)), &r.OtherAfter, &r.RestPages);
   emit("W6", scheme_name(Sc), &r,
        S("reps=%u steps=%llu copied=%llu", W6_REPS, (ull)steps, (ull)copied));
   char line[1024];
@@ -623,7 +654,7 @@ static void grown_free(GROWN *B) {
 static void w6_pagegrow(void) {
   RESULT r = {0};
   SNAP before, mid;
-  snap(&before);
+  snap_before(&before);
   long long peak_pages = 0;
   UINT64 steps = 0;
   {
@@ -660,7 +691,7 @@ static void w6_pagegrow(void) {
   r.AllocTicks = t1 - t0;
   finish(&r, RAW, &before, &mid);
   r.PeakPages = peak_pages;
-  r.Leak = leaked(&before, "W6 pagegrow", &r.OtherAfter);
+  r.Leak = leaked(&before, "W6 pagegrow", &r.OtherAfter, &r.RestPages);
   emit("W6", "pagegrow", &r,
        S("reps=%u steps=%llu in_place=%llu moved=%llu", W6_REPS, (ull)steps,
          (ull)(mInPlace / W6_REPS), (ull)(mMoved / W6_REPS)));
@@ -671,7 +702,7 @@ static void w6_pagegrow(void) {
 static __attribute__((always_inline)) inline void sweep_one(SCHEME Sc, UINTN Align) {
   RESULT r = {0};
   SNAP before, peak;
-  snap(&before);
+  snap_before(&before);
   for (UINTN i = 0; i < SWEEP_BLOCKS; i++) {
     mPtrs[i] = scheme_alloc(Sc, SWEEP_SIZE, Align);
   }
@@ -687,7 +718,7 @@ static __attribute__((always_inline)) inline void sweep_one(SCHEME Sc, UINTN Ali
     scheme_free(Sc, mPtrs[i]);
   }
   finish(&r, Sc, &before, &peak);
-  r.Leak = leaked(&before, S("sweep %s %llu", scheme_name(Sc), (ull)Align), &r.OtherAfter);
+  r.Leak = leaked(&before, S("sweep %s %llu", scheme_name(Sc), (ull)Align), &r.OtherAfter, &r.RestPages);
   say("bench sweep %s align=%llu size=%u blocks=%u pages=%lld other_peak=%lld other_after=%lld "
       "requested=%llu bookkeeping=%llu leak=%d",
       scheme_name(Sc), (ull)Align, SWEEP_SIZE, SWEEP_BLOCKS, r.PeakPages, r.OtherPeak,
@@ -825,6 +856,7 @@ EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable
   UINT64 t = timer_ticks();
   w45("W4", 64);
   w45("W5", 8);
+  w7();
   say("bench phase W4W5 ms=%llu", (ull)ticks_to_ms(timer_ticks() - t));
   t = timer_ticks();
   sweep();

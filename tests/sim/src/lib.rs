@@ -206,6 +206,12 @@ impl Sim {
         })
     }
 
+    /// The first page of every run of allocated pages: the pages whose page below may belong to
+    /// someone else.
+    pub fn page_run_starts(&self) -> Vec<usize> {
+        self.with(|s| s.regions.values().flat_map(|r| r.run_starts()).collect())
+    }
+
     /// The size of every AllocatePool call, successful or not, in order.
     pub fn pool_requests(&self) -> Vec<usize> {
         self.with(|s| s.pool_requests.clone())

@@ -93,6 +93,15 @@ impl Region {
             .map(move |(index, _)| base + index * PAGE_SIZE)
     }
 
+    /// Addresses of the region's allocated pages whose page below is not part of the same run:
+    /// where an allocation starts, or what is left of one after a head was freed.
+    pub fn run_starts(&self) -> impl Iterator<Item = usize> + '_ {
+        let base = self.base.addr();
+        (0..self.live.len())
+            .filter(|&index| self.live[index] && (index == 0 || !self.live[index - 1]))
+            .map(move |index| base + index * PAGE_SIZE)
+    }
+
     fn layout(&self) -> Layout {
         Layout::from_size_align(self.live.len() * PAGE_SIZE, PAGE_SIZE).expect("checked at alloc")
     }
