@@ -10,7 +10,8 @@
 #
 #   --refresh  rebuild the prebuilts from the Rust sources first (scripts/edk2-refresh.sh);
 #              without it, stale prebuilts fail the test (scripts/edk2-refresh.sh --check)
-#   --clean    remove the EDK2 build outputs first (build/edk2/*/Build)
+#   --clean    remove the EDK2 build outputs first (build/edk2/*/Build); done anyway when the
+#              prebuilts changed since the last build
 #
 # The generations, each with its own tree, WORKSPACE and firmware:
 #   2022.11   Debian's EDK2 source package (edk2_src, cached): include guards, GCC5/CLANG38;
@@ -145,8 +146,15 @@ run_generation() {
     edk2_basetools "$tree"
     say "$gen: parsing the package with edk2-pytool-library"
     python3 scripts/edk2-parse.py "$tree" edk2-pkg >&2
-    [ "$clean" = 1 ] && rm -rf "$ws/Build"
-    mkdir -p "$ws"
+    # A prebuilt is no make dependency of the modules that link it (the SLINK input), and after a
+    # refresh the CLANGDWARF sample drivers failed until they were rebuilt: build anew whenever
+    # the prebuilts differ from those of the last build (a build of this package takes seconds).
+    local prebuilt=edk2-pkg/UefiPoolAllocPkg/Library/UefiPoolAllocLib/Prebuilt/UefiPoolAllocPrebuilt.h
+    if [ "$clean" = 1 ] || ! cmp -s "$prebuilt" "$ws/Build/.upa-prebuilt"; then
+        rm -rf "$ws/Build"
+    fi
+    mkdir -p "$ws/Build"
+    cp "$prebuilt" "$ws/Build/.upa-prebuilt"
     # Conf/ is copied from the tree's templates: start anew when the tree changes.
     local tree_id
     tree_id="$tree $(cat "$tree/.upa-complete" 2>/dev/null || git -C "$tree" rev-parse HEAD 2>/dev/null)"

@@ -113,6 +113,18 @@ SelfTest (
   Expect (pool_raw_free (Raw) == EFI_SUCCESS, "pool_raw_free");
 
   Expect (pool_stats (&Now) == EFI_SUCCESS && Now.LiveBlocks == Start.LiveBlocks && Now.LiveBytes == Start.LiveBytes, "statistics balance");
+  if ((Now.LiveBlocks != Start.LiveBlocks) || (Now.LiveBytes != Start.LiveBytes)) {
+    DEBUG ((
+      DEBUG_ERROR,
+      "%a: live blocks %lu -> %lu, live bytes %lu -> %lu\n",
+      gEfiCallerBaseName,
+      Start.LiveBlocks,
+      Now.LiveBlocks,
+      Start.LiveBytes,
+      Now.LiveBytes
+      ));
+  }
+
   Expect (Now.InvalidCalls == Start.InvalidCalls + 1, "one invalid call (the double free)");
 }
 
