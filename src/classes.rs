@@ -113,12 +113,17 @@ pub(crate) fn class_of(size: usize, align: usize) -> Option<usize> {
     // At most FRONT_LIMIT: both are, and `align` is a power of two. Size 0 takes `align`
     // bytes, so that its class is aligned too.
     let bytes = align_up(size.max(1), align);
-    Some(BY_SIXTEENTHS[bytes.div_ceil(16)] as usize)
+    // `get`: the bound is not evident to the compiler, and the library links no panic code.
+    BY_SIXTEENTHS
+        .get(bytes.div_ceil(16))
+        .map(|&class| class as usize)
 }
 
-/// The alignment every block of `class` has: the largest power of two dividing its size.
-pub(crate) fn natural_align(class: usize) -> usize {
-    1 << GEOMETRY[class].size().trailing_zeros()
+impl Geometry {
+    /// The alignment every block of the class has: the largest power of two dividing its size.
+    pub(crate) fn natural_align(&self) -> usize {
+        1 << self.size().trailing_zeros()
+    }
 }
 
 #[cfg(test)]
@@ -134,7 +139,7 @@ mod tests {
                 let block = GEOMETRY[class].size();
                 assert!(block >= size, "{size} at {align}: class {block}");
                 assert_eq!(block % align, 0, "{size} at {align}: class {block}");
-                assert!(natural_align(class) >= align);
+                assert!(GEOMETRY[class].natural_align() >= align);
                 // No smaller class would do.
                 if class > 0 {
                     let smaller = GEOMETRY[class - 1].size();

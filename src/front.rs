@@ -53,6 +53,15 @@ static STATE: Classes = Classes(
     }; CLASSES],
 );
 
+/// The pages of `class`.
+#[inline(always)]
+fn class_state(class: usize) -> &'static Class {
+    debug_assert!(class < CLASSES);
+    // SAFETY: every class comes from `classes::class_of`, is INTERNAL, or is a record's, which
+    // `records::alloc` wrote with a class below CLASSES. (Indexing would link panic code.)
+    unsafe { STATE.0.get_unchecked(class) }
+}
+
 /// Pages of caller blocks the front holds (internal pages count as bookkeeping).
 static PAGES: AtomicUsize = AtomicUsize::new(0);
 
@@ -75,7 +84,7 @@ pub(crate) fn alloc(class: usize, size: usize, call: &Call) -> *mut u8 {
 /// A free slot of `class`, taken.
 #[inline(always)]
 fn take(class: usize, call: &Call) -> Option<(&'static Record, usize)> {
-    let class_state = &STATE.0[class];
+    let class_state = class_state(class);
     loop {
         let current = class_state.current.load(Ordering::Acquire);
         hooks::step();
@@ -160,8 +169,8 @@ fn slack_table(record: &Record, call: &Call) -> *mut u8 {
 #[cold]
 fn release_slot(record: &Record, slot: usize, call: &Call) {
     let bit = 1 << (slot % 64);
-    let old = record.bits[slot / 64].fetch_and(!bit, Ordering::Release);
-    after_free(record, record.placement(), slot / 64, old, old & !bit, call);
+    let old = record.word(slot).fetch_and(!bit, Ordering::Release);
+    after_free(record, record.placement(), slot, old, old & !bit, call);
 }
 
 /// Where `address` sits in `record`'s page: its slot, if it is the start of a slot.
@@ -182,7 +191,7 @@ fn live_block(record: &Record, address: usize) -> Option<(usize, usize)> {
     }
     let geometry = placement.geometry();
     let slot = slot_of(placement.page(), geometry, address)?;
-    let live = record.bits[slot / 64].load(Ordering::Acquire) & 1 << (slot % 64) != 0;
+    let live = record.word(slot).load(Ordering::Acquire) & 1 << (slot % 64) != 0;
     live.then(|| (slot, geometry.size() - slack_of(record, geometry, slot)))
 }
 
@@ -205,24 +214,23 @@ fn free_block(record: &Record, placement: Placement, address: usize, call: &Call
     let slot = slot_of(placement.page(), geometry, address)?;
     // Before the bit is cleared: afterwards the slot may belong to a new block.
     let size = geometry.size() - slack_of(record, geometry, slot);
-    let (word, bit) = (slot / 64, 1 << (slot % 64));
+    let bit = 1 << (slot % 64);
     hooks::step();
-    let old = record.bits[word].fetch_and(!bit, Ordering::Release);
+    let old = record.word(slot).fetch_and(!bit, Ordering::Release);
     if old & bit == 0 {
         return None;
     }
-    after_free(record, placement, word, old, old & !bit, call);
+    after_free(record, placement, slot, old, old & !bit, call);
     Some(size)
 }
 
 /// A page that was full or is now empty may need to change lists, unless it is its class's
 /// current page.
 #[inline(always)]
-fn after_free(record: &Record, placement: Placement, word: usize, old: u64, new: u64, call: &Call) {
-    if (old == !0 || new == placement.geometry().empty[word])
-        // SAFETY: a record's class is below CLASSES.
+fn after_free(record: &Record, placement: Placement, slot: usize, old: u64, new: u64, call: &Call) {
+    if (old == !0 || new == placement.geometry().empty[records::word_of(slot)])
         && !ptr::eq(
-            unsafe { STATE.0.get_unchecked(placement.class()) }
+            class_state(placement.class())
                 .current
                 .load(Ordering::Relaxed),
             record,
@@ -240,7 +248,7 @@ pub(crate) fn usable_size(record: &Record, address: usize) -> Option<usize> {
 /// The size of the caller block at `address`, and the alignment every block of its class has.
 pub(crate) fn block(record: &Record, address: usize) -> Option<(usize, usize)> {
     let (_, size) = live_block(record, address)?;
-    Some((size, crate::classes::natural_align(record.class())))
+    Some((size, record.geometry().natural_align()))
 }
 
 /// Makes the caller block at `address` hold `size` bytes in place, if its size is `expected`
@@ -281,7 +289,7 @@ fn refill(class: usize, seen: *mut Record, call: &Call) -> bool {
     let Some(exclusive) = services.raise_tpl() else {
         return false;
     };
-    let class_state = &STATE.0[class];
+    let class_state = class_state(class);
     let current = class_state.current.load(Ordering::Acquire);
     // SAFETY: records stay valid while this call runs.
     if let Some(record) = unsafe { current.as_ref() } {
@@ -380,7 +388,7 @@ fn settle_page(
     call: &Call,
     trim: bool,
 ) -> usize {
-    let class_state = &STATE.0[record.class()];
+    let class_state = class_state(record.class());
     let current = ptr::eq(class_state.current.load(Ordering::Relaxed), record);
     if record.state() == State::Detached && !record.is_full() {
         link(record);
@@ -426,7 +434,7 @@ fn release(exclusive: &RaisedTpl, services: Services, record: &Record, call: &Ca
 }
 
 fn link(record: &Record) {
-    let class_state = &STATE.0[record.class()];
+    let class_state = class_state(record.class());
     let head = class_state.listed.get();
     record.prev.set(ptr::null_mut());
     record.next.set(head);
@@ -444,7 +452,7 @@ fn unlink(record: &Record) {
     unsafe {
         match prev.as_ref() {
             Some(prev) => prev.next.set(next),
-            None => STATE.0[record.class()].listed.set(next),
+            None => class_state(record.class()).listed.set(next),
         }
         if let Some(next) = next.as_ref() {
             next.prev.set(prev);
@@ -453,7 +461,7 @@ fn unlink(record: &Record) {
 }
 
 fn unlink_first(class: usize) -> Option<*mut Record> {
-    let head = STATE.0[class].listed.get();
+    let head = class_state(class).listed.get();
     // SAFETY: listed records are live; at TPL_NOTIFY.
     unsafe { head.as_ref() }.map(|record| {
         unlink(record);

@@ -52,6 +52,13 @@ pub(crate) enum State {
 const CLASS_MASK: usize = 0x1F;
 const STATE_SHIFT: u32 = 5;
 
+/// The bitmap word of `slot` (below 128): masked, so that indexing with it needs no bounds
+/// check (the library links no panic code).
+#[inline(always)]
+pub(crate) const fn word_of(slot: usize) -> usize {
+    (slot / 64) & 1
+}
+
 /// A record's page address and class, read together.
 #[derive(Clone, Copy)]
 pub(crate) struct Placement(usize);
@@ -110,6 +117,12 @@ impl Record {
     #[inline(always)]
     pub(crate) fn geometry(&self) -> &'static Geometry {
         self.placement().geometry()
+    }
+
+    /// The bitmap word holding `slot`'s bit.
+    #[inline(always)]
+    pub(crate) fn word(&self, slot: usize) -> &AtomicU64 {
+        &self.bits[word_of(slot)]
     }
 
     /// Takes a free slot, if the page has one.
@@ -198,7 +211,8 @@ pub(crate) fn alloc(
         let record = (*holder).free;
         (*holder).free = (*record).next.get();
         (*holder).used += 1;
-        let empty = GEOMETRY[class].empty;
+        // SAFETY: the front passes classes below CLASSES only.
+        let empty = GEOMETRY.get_unchecked(class).empty;
         record.write(Record {
             bits: [AtomicU64::new(empty[0]), AtomicU64::new(empty[1])],
             page: AtomicUsize::new(page | class | (state as usize) << STATE_SHIFT),

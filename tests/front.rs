@@ -233,7 +233,7 @@ fn an_overflow_spoils_neighbouring_bytes_never_the_bookkeeping() {
 fn an_overflow_into_the_next_page_never_reaches_the_bookkeeping() {
     let fw = Booted::edk2();
     // Few pages: the index is a pool block; many: it takes pages of its own.
-    for count in [scaled(60, 30), scaled(3000, 300)] {
+    for count in [scaled(60, 30), scaled(3000, 60)] {
         // Sizes below their classes, so that slack tables exist.
         let sizes = [20, 50, 100, 250, 1000];
         let blocks: Vec<_> = (0..count)
