@@ -12,8 +12,6 @@ use common::*;
 
 const SEED: u64 = 11;
 
-/// Runs the workload on a fresh firmware after `prepare`, checks that everything balances, and
-/// returns how many allocation and service calls it made.
 /// Runs the workload after `prepare` (given the simulator and the indices its next allocation
 /// and service calls will have); returns how many allocation and service calls it made and how
 /// many interrupt hooks the simulator skipped (due while the caller held TPL_NOTIFY).
@@ -62,10 +60,10 @@ fn notify_functions_may_use_the_library_inside_any_firmware_call() {
     let ops = scaled(120, 16);
     let (_, calls, _) = checked_run(ops, false, |_, _, _| {});
     let ran = Arc::new(AtomicU64::new(0));
-    let mut skipped = 0;
+    let (mut skipped, mut due) = (0, 0);
     for index in 0..calls {
         let counter = ran.clone();
-        skipped += checked_run(ops, false, |sim, _, first| {
+        let (_, run_calls, run_skipped) = checked_run(ops, false, |sim, _, first| {
             let armed = sim.interrupt_at_call(
                 first + index,
                 Box::new(move || {
@@ -96,13 +94,20 @@ fn notify_functions_may_use_the_library_inside_any_firmware_call() {
                 }),
             );
             assert!(armed);
-        })
-        .2;
+        });
+        skipped += run_skipped;
+        // Where the host places the firmware's blocks (Miri randomises it) can change how many
+        // pages the front takes, so a run may end before the call its hook waits for.
+        due += u64::from(run_calls > index);
     }
     // Hooks due while the library holds TPL_NOTIFY (index and front page changes, and the
-    // TPL calls themselves) are skipped, as a timer would be; every other one ran. The front's
-    // steps between two firmware calls are interrupted in tests/front.rs.
+    // TPL calls themselves) are skipped, as a timer would be; every other due one ran. The
+    // front's steps between two firmware calls are interrupted in tests/front.rs.
     let ran = ran.load(Ordering::Relaxed);
-    assert_eq!(ran + skipped, calls, "{ran} ran, {skipped} skipped");
-    assert!(ran > 0);
+    assert_eq!(
+        ran + skipped,
+        due,
+        "{ran} ran, {skipped} skipped, {due} due of {calls}"
+    );
+    assert!(ran > 0 && due * 4 >= calls * 3);
 }
