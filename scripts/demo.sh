@@ -16,8 +16,7 @@ rust_target=$(uefi_rust_target "$arch")
 out=build/demo/$arch
 mkdir -p "$out"
 
-upa_log "demo: building the library ($rust_target) and include/uefi_pool_alloc.h"
-cargo build --quiet -p uefi-pool-alloc   # regenerates the header
+upa_log "demo: building the library ($rust_target)"
 lib=$(release_artifact "$rust_target")
 
 upa_log "demo: building $out/demo.efi"

@@ -1,11 +1,6 @@
 # shellcheck shell=bash
 # Helpers of the EDK2 package scripts (edk2-refresh.sh, edk2-test.sh). Source it after lib.sh.
 #
-#   upa_source_hash
-#       Print the SHA-256 of everything the prebuilt archives are built from: the library's and
-#       the C library crate's sources, build.rs, cbindgen.toml, the header prologue,
-#       scripts/release.sh, Cargo.toml's [profile.release] and the resolved versions of the
-#       crates the C library links. Absolute paths and unrelated workspace members stay out.
 #   edk2_upstream
 #       Print the path of a current upstream EDK2 tree, from EDK2_UPSTREAM: a tarball (unpacked
 #       once into the cache, never into the repository) or a directory (an EDK2 checkout, used
@@ -44,29 +39,6 @@ UPA_EDK2_PREBUILTS=(
     "x86_64-unknown-uefi uefi_pool_alloc.lib X64/UefiPoolAlloc.lib"
     "aarch64-unknown-uefi uefi_pool_alloc.lib AARCH64/UefiPoolAlloc.lib"
 )
-
-upa_source_hash() {
-    (
-        set -euo pipefail
-        cd "$UPA_REPO"
-        {
-            # File names and contents, in a stable order.
-            find src capi build.rs cbindgen.toml include/prologue.h scripts/release.sh \
-                -type f ! -name '*~' 2>/dev/null | LC_ALL=C sort | while read -r f; do
-                printf '== %s\n' "$f"
-                cat "$f"
-            done
-            printf '== Cargo.toml [profile.release]\n'
-            sed -n '/^\[profile\.release\]/,/^\[/p' Cargo.toml
-            printf '== resolved dependencies\n'
-            # Offline first (instant); online on a machine whose cargo cache is still empty.
-            { cargo tree --offline -q -p uefi-pool-alloc-capi -e normal --prefix none \
-                  --target all 2>/dev/null ||
-              cargo tree -q -p uefi-pool-alloc-capi -e normal --prefix none --target all; } |
-                sed 's/ (.*)$//' | LC_ALL=C sort -u
-        } | sha256sum | cut -d' ' -f1
-    )
-}
 
 edk2_upstream() {
     local source=${EDK2_UPSTREAM:-}

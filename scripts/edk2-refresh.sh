@@ -14,7 +14,7 @@
 #   Library/UefiPoolAllocLib/Prebuilt/UefiPoolAllocPrebuilt.h          the stamp (below)
 #   Include/Library/UefiPoolAllocLib/uefi_pool_alloc.h                 include/uefi_pool_alloc.h
 #
-# The stamp: H = upa_source_hash (edk2-lib.sh), the hash of everything the artifacts are built
+# The stamp: H = upa_source_hash (lib.sh), the hash of everything the artifacts are built
 # from. Each prebuilt gets one extra member defining the symbol UefiPoolAllocPrebuilt_<H:16>,
 # holding H; the stamp names that symbol, and the library's shim includes the stamp and reads the
 # symbol. So an EDK2 build links only prebuilts made by the same refresh as the stamp (a foreign

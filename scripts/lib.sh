@@ -387,9 +387,41 @@ upa_use_firmware() {
     return 0
 }
 
+# upa_source_hash: prints the SHA-256 of exactly what shapes the release artifacts: the
+# library's and the C library crate's sources, the API list, the code of scripts/release.sh (its
+# comments and blank lines left out), Cargo.toml's [profile.release] and the resolved versions of
+# the crates the C library links. Absolute paths, unrelated workspace members and file times
+# stay out. The EDK2 stamp and release_artifact both judge staleness by it.
+upa_source_hash() {
+    (
+        set -euo pipefail
+        cd "$(dirname "${BASH_SOURCE[0]}")/.."
+        {
+            # File names and contents, in a stable order.
+            find src capi -type f ! -name '*~' | LC_ALL=C sort | while read -r f; do
+                printf '== %s\n' "$f"
+                cat "$f"
+            done
+            printf '== API\n'
+            api_functions include/uefi_pool_alloc.h
+            printf '== scripts/release.sh, code only\n'
+            grep -v '^[[:space:]]*\(#.*\)\?$' scripts/release.sh
+            printf '== Cargo.toml [profile.release]\n'
+            sed -n '/^\[profile\.release\]/,/^\[/p' Cargo.toml
+            printf '== resolved dependencies\n'
+            # Offline first (instant); online on a machine whose cargo cache is still empty.
+            { cargo tree --offline -q -p uefi-pool-alloc-capi -e normal --prefix none \
+                  --target all 2>/dev/null ||
+              cargo tree -q -p uefi-pool-alloc-capi -e normal --prefix none --target all; } |
+                sed 's/ (.*)$//' | LC_ALL=C sort -u
+        } | sha256sum | cut -d' ' -f1
+    )
+}
+
 # release_artifact RUST_TARGET: prints the path of the shipped library for RUST_TARGET under
 # build/release (the .lib for COFF targets, the .o for ELF ones), running scripts/release.sh
-# first when it is missing or older than any library source. Tests link what is shipped.
+# first when it is missing or was built from other sources (upa_source_hash, which release.sh
+# records in build/release/.source-hash). Tests link what is shipped.
 release_artifact() {
     local target=$1 root dir artifact
     root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -399,7 +431,7 @@ release_artifact() {
         *) artifact=$dir/uefi_pool_alloc.o ;;
     esac
     if [ ! -r "$artifact" ] ||
-       [ -n "$(cd "$root" && find src capi include Cargo.toml Cargo.lock build.rs -newer "$artifact" -type f 2>/dev/null | head -n 1)" ]; then
+       [ "$(cat "$root/build/release/.source-hash" 2>/dev/null)" != "$(upa_source_hash)" ]; then
         upa_log "release artifact for $target missing or stale: running scripts/release.sh"
         "$root/scripts/release.sh" >&2 || return 1
     fi

@@ -70,10 +70,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/release.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # --- header and API list -----------------------------------------------------------------------
-# A host build of the root crate regenerates the header from src/ffi.rs (build.rs, feature
-# "header"); it rewrites the file only when its contents change.
-log "regenerating $HEADER"
-cargo build --quiet --lib -p uefi-pool-alloc
+# The committed header must be what src/ffi.rs generates: it is shipped beside the objects.
+cargo xtask header --check || die "$HEADER is stale: run cargo xtask header"
 # The header declares functions EDK2 style: the name starts a line, followed by " (".
 mapfile -t API < <(api_functions "$HEADER")
 [ "${#API[@]}" -gt 0 ] || die "no pool_* function found in $HEADER"
@@ -304,6 +302,9 @@ if "$repo/scripts/edk2-refresh.sh" --check >/dev/null 2>&1; then
 else
     log "edk2-pkg left out: its prebuilts are stale (scripts/edk2-refresh.sh refreshes them)"
 fi
+
+# What release_artifact compares to tell whether these artifacts are current.
+upa_source_hash > "$RELEASE_DIR/.source-hash"
 
 log "wrote $RELEASE_DIR:"
 (cd "$RELEASE_DIR" && find . -type f | sort | sed 's/^/  /') >&2

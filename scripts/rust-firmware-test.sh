@@ -6,12 +6,16 @@
 #
 #   scripts/rust-firmware-test.sh [x64|aa64|all]      (default: x64)
 #
+# Then it builds examples/uefi-app, a crate outside the workspace that depends on the library as a
+# crates.io user would and is written with the `uefi` crate, checks that its dependency tree has
+# no cbindgen and that building it left the repository's files untouched, and boots it too.
+#
 # It also builds tests/uefi/rust's size-probe twice, with PoolAllocator and with a stub
 # AllocatePool/FreePool allocator, and prints the .text the library adds to a Rust app.
 #
 # Outputs, per ARCH, under build/uefi/ARCH/: rust_uefi_test.efi, rust_uefi_test.log (the serial
-# log; rust_uefi_test.FIRMWARE.log in firmware other than the installed one), size_probe_pool.efi
-# and size_probe_stub.efi.
+# log; rust_uefi_test.FIRMWARE.log in firmware other than the installed one), size_probe_pool.efi,
+# size_probe_stub.efi, uefi_app_example.efi and its log.
 # Environment: RUST_FIRMWARE_TEST_TIMEOUT (seconds per boot, default 120), CLANG (clang-19) and
 # LLVM_AR (llvm-ar-19) for the C part, LLVM_SIZE (llvm-size-19), plus lib.sh's UPA_FIRMWARE and
 # QEMU_* / OVMF_* / AAVMF_* overrides.
@@ -54,6 +58,30 @@ code_size() {
             "$(section_size "$out/size_probe_stub.efi" .data))"
 }
 
+# examples/uefi-app: built as a dependent crate is (its own lock file and target directory),
+# then booted.
+example_app() {
+    local arch=$1 rust_target=$2 out=$3 before tree
+    local efi=$out/uefi_app_example.efi log=$out/uefi_app_example$UPA_LOG_TAG.log
+    local -a options=(--quiet --locked --manifest-path examples/uefi-app/Cargo.toml)
+    before=$(git status --porcelain --untracked-files=all)
+    upa_log "rust-firmware-test[$arch]: building examples/uefi-app ($rust_target, release)"
+    CARGO_TARGET_DIR=target/example cargo build "${options[@]}" --release --target "$rust_target" ||
+        return 1
+    tree=$(cargo tree "${options[@]}" -e all --target "$rust_target") || return 1
+    if grep cbindgen <<<"$tree"; then
+        upa_log "rust-firmware-test[$arch]: examples/uefi-app depends on cbindgen"
+        return 1
+    fi
+    if [ "$(git status --porcelain --untracked-files=all)" != "$before" ]; then
+        git status --porcelain --untracked-files=all >&2
+        upa_log "rust-firmware-test[$arch]: building examples/uefi-app changed the repository's files"
+        return 1
+    fi
+    cp "target/example/$rust_target/release/uefi-pool-alloc-example.efi" "$efi"
+    boot_and_check uefi-app-example "$arch" "$efi" "$log" "$RUST_FIRMWARE_TEST_TIMEOUT"
+}
+
 run_arch() {
     local arch=$1 rust_target
     rust_target=$(uefi_rust_target "$arch") || return 2
@@ -68,7 +96,10 @@ run_arch() {
             ".text $(section_size "$efi" .text)"
     code_size "$arch" "$rust_target" "$out"
 
-    boot_and_check rust-firmware-test "$arch" "$efi" "$log" "$RUST_FIRMWARE_TEST_TIMEOUT"
+    local status=0
+    boot_and_check rust-firmware-test "$arch" "$efi" "$log" "$RUST_FIRMWARE_TEST_TIMEOUT" || status=1
+    example_app "$arch" "$rust_target" "$out" || status=1
+    return "$status"
 }
 
 for_arches run_arch "${1:-x64}"

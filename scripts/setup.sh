@@ -40,19 +40,60 @@ for p in "${packages[@]}"; do
     grep -qxF "$p" <<<"$installed" || missing+=("$p")
 done
 
-if [ "${#missing[@]}" -gt 0 ]; then
-    install=("${missing[@]}")
-    extra=()
-    # The image carries a hand-installed qemu-utils 10 (backports) that the release's
-    # qemu-system 7.2 cannot coexist with: downgrade it in the same transaction.
-    if printf '%s\n' "${missing[@]}" | grep -q '^qemu-system-'; then
+# QEMU's packages must all come from one QEMU release. A machine may already carry a newer
+# qemu-utils than its release (Debian 12 images ship 10.x from backports): never downgrade it,
+# take the missing qemu-system packages from the suite that built it instead, through a private
+# apt (the host's sources, lists and settings stay as they are). If no configured suite has that
+# version, stop and print what the user may run.
+qemu_suite=''
+if printf '%s
+' "${missing[@]}" | grep -q '^qemu-system-'; then
+    qemu_utils=$(dpkg-query -W -f='${db:Status-Abbrev} ${Version}' qemu-utils 2>/dev/null |
+                 awk '$1 == "ii" { print $2 }') || true
+    candidate=$(apt-cache policy qemu-system-x86 2>/dev/null | awk '$1 == "Candidate:" { print $2 }')
+    if [ -n "$qemu_utils" ] && [ "$qemu_utils" != "$candidate" ]; then
         codename=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")
-        if [ -n "$codename" ]; then
-            install+=("qemu-utils/$codename")
-            extra+=(--allow-downgrades)
-        fi
+        case $qemu_utils in
+            *~bpo*) qemu_suite=$codename-backports ;;
+            *)
+                echo "setup: qemu-utils $qemu_utils is installed, but this machine's apt offers qemu-system $candidate:" >&2
+                echo "setup: install qemu-system-x86 and qemu-system-arm of version $qemu_utils yourself, or let apt replace qemu-utils:" >&2
+                echo "  apt-get install --allow-downgrades qemu-utils=$candidate ${missing[*]}" >&2
+                exit 1
+                ;;
+        esac
     fi
-    cmd=(apt-get install -y --no-install-recommends "${extra[@]}" "${install[@]}")
+fi
+
+if [ "${#missing[@]}" -gt 0 ] && [ -n "$qemu_suite" ]; then
+    # shellcheck source=lib.sh source-path=SCRIPTDIR
+    . "$repo/scripts/lib.sh"
+    apt_work=$UPA_CACHE/apt-$qemu_suite
+    # The host's suites plus QEMU's, for the dependencies of the newer QEMU.
+    upa_private_apt "$apt_work/suite" deb "$qemu_suite"
+    upa_private_apt "$apt_work" deb
+    for f in "$apt_work/suite/sources.list.d"/*; do
+        cat "$f" >> "$apt_work/sources.list.d/$(basename "$f")"
+    done
+    install=()
+    for p in "${missing[@]}"; do
+        case $p in qemu-system-*) install+=("$p/$qemu_suite") ;; *) install+=("$p") ;; esac
+    done
+    # Auto-installed marks go to the host's own record, so that apt autoremove stays right.
+    cmd=("${UPA_APT[@]}" -o Dir::State::extended_states=/var/lib/apt/extended_states
+         install -y --no-install-recommends "${install[@]}")
+    if [ "$(id -u)" = 0 ]; then
+        echo "setup: installing ${missing[*]} (QEMU from $qemu_suite, as the installed qemu-utils $qemu_utils)" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        "${UPA_APT[@]}" update
+        "${cmd[@]}"
+    else
+        echo "setup: missing Debian packages: ${missing[*]}; QEMU must come from $qemu_suite (qemu-utils $qemu_utils is installed)" >&2
+        echo "setup: run as root: scripts/setup.sh" >&2
+        status=1
+    fi
+elif [ "${#missing[@]}" -gt 0 ]; then
+    cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
     if [ "$(id -u)" = 0 ]; then
         echo "setup: installing ${missing[*]}" >&2
         export DEBIAN_FRONTEND=noninteractive

@@ -30,15 +30,6 @@ step() { # NAME COMMAND...
     fi
 }
 
-# build.rs regenerates include/uefi_pool_alloc.h; the committed one must be what it generates.
-header_is_fresh() {
-    cargo build --quiet -p uefi-pool-alloc
-    if ! git diff --quiet -- include/uefi_pool_alloc.h; then
-        git --no-pager diff --stat -- include/uefi_pool_alloc.h
-        upa_log "include/uefi_pool_alloc.h is stale: commit the regenerated header"
-        return 1
-    fi
-}
 
 # The library's own code must carry no panic or formatting machinery (nothing in it can panic).
 no_panic_machinery() {
@@ -46,8 +37,9 @@ no_panic_machinery() {
     cargo build --quiet --release -p uefi-pool-alloc-capi --target "$target"
     lib=target/$target/release/libuefi_pool_alloc.a
     work=$(mktemp -d)
-    (cd "$work" && llvm-ar-19 x "$repo/$lib" "$(llvm-ar-19 t "$repo/$lib" | grep '^uefi_pool_alloc-')")
-    if llvm-nm-19 --demangle "$work"/*.o | grep -E 'panic|fmt|Formatter'; then
+    local ar=llvm-ar${LLVM_SUFFIX:--19} nm=llvm-nm${LLVM_SUFFIX:--19}
+    (cd "$work" && "$ar" x "$repo/$lib" "$("$ar" t "$repo/$lib" | grep '^uefi_pool_alloc-')")
+    if "$nm" --demangle "$work"/*.o | grep -E 'panic|fmt|Formatter'; then
         rm -rf "$work"
         upa_log "the library object references panic or formatting code (above)"
         return 1
@@ -66,9 +58,14 @@ current_firmware() {
     return "$rc"
 }
 
+example=(--manifest-path examples/uefi-app/Cargo.toml)
 step "format" cargo fmt --all -- --check
+step "format: examples/uefi-app" cargo fmt "${example[@]}" -- --check
 step "clippy" cargo clippy --quiet --workspace --all-targets -- -D warnings
-step "header is fresh" header_is_fresh
+step "clippy: examples/uefi-app (a dependent crate, on the uefi crate)" env CARGO_TARGET_DIR=target/example \
+    cargo clippy --quiet --locked "${example[@]}" --target x86_64-unknown-uefi -- -D warnings
+step "crate: cargo package with its verification build" cargo package --quiet --allow-dirty -p uefi-pool-alloc
+step "header is fresh" cargo xtask header --check
 step "rustdoc" env RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p uefi-pool-alloc
 step "host tests" cargo test --workspace
 step "host tests under Miri" cargo +nightly miri test -p uefi-pool-alloc
@@ -77,7 +74,7 @@ step "no panic machinery in the library" no_panic_machinery
 step "release artifacts for 4 targets, symbol hygiene, no x18 / SSE / red zone" scripts/release.sh
 step "firmware: C test app in OVMF (x64) and AAVMF (AArch64), COFF .lib" scripts/firmware-test.sh all
 step "firmware: the same C test app the gnu-efi way (x64 ELF .o)" scripts/gnu-efi-test.sh
-step "firmware: Rust app with PoolAllocator, and C + Rust in one image (x64, AArch64)" scripts/rust-firmware-test.sh all
+step "firmware: Rust app with PoolAllocator, C + Rust in one image, the uefi-crate example (x64, AArch64)" scripts/rust-firmware-test.sh all
 step "firmware: the C and Rust apps in current OVMF/AAVMF and their strict-NX Secure Boot builds" current_firmware
 step "EDK2 package: prebuilts and header copy match the sources" scripts/edk2-refresh.sh --check
 step "EDK2 package: EDK2 2022.11 and current EDK2, every toolchain, DEBUG+RELEASE, booted" scripts/edk2-test.sh

@@ -1,5 +1,5 @@
 //! The C ABI: every exported function, thin (argument conversion, then the allocation core).
-//! `build.rs` turns this file into `include/uefi_pool_alloc.h`, so the doc comments here are the
+//! `cargo xtask header` turns this file into `include/uefi_pool_alloc.h`, so the doc comments here are the
 //! header's documentation, in EDK2's doxygen style.
 //!
 //! Every function is safe to call before `pool_init` (allocation returns NULL, free returns

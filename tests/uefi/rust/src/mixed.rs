@@ -1,5 +1,5 @@
 //! C and Rust in one image on one allocator: c/mixed.c (compiled by clang, linked in by
-//! build.rs) allocates what Rust frees and frees what Rust allocates, and the statistics C reads
+//! this crate's build.rs) allocates what Rust frees and frees what Rust allocates, and the statistics C reads
 //! through `pool_stats` are the ones Rust reads through `PoolAllocator::stats`.
 //!
 //! Rust's `dealloc` frees a Layout of alignment <= 8 as a raw block (FreePool) and a larger one
