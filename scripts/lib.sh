@@ -403,7 +403,7 @@ upa_source_hash() {
                 cat "$f"
             done
             printf '== API\n'
-            api_functions include/uefi_pool_alloc.h
+            api_functions
             printf '== scripts/release.sh, code only\n'
             grep -v '^[[:space:]]*\(#.*\)\?$' scripts/release.sh
             printf '== Cargo.toml [profile.release]\n'
@@ -508,10 +508,10 @@ for_arches() {
     return "$status"
 }
 
-# api_functions HEADER: the library's API, one name a line: every pool_* function the generated
-# header declares (EDK2 layout: the name starts its line, followed by " (").
+# api_functions: the library's API, one name a line: every export of src/ and capi/ (cargo
+# xtask api), which fails unless include/uefi_pool_alloc.h declares exactly those functions.
 api_functions() {
-    grep -oE '^pool_[A-Za-z0-9_]+ \(' "$1" | sed 's/ ($//' | sort -u
+    (cd "$(dirname "${BASH_SOURCE[0]}")/.." && cargo xtask api)
 }
 
 # The firmware of every boot: UPA_FIRMWARE (default installed), unless the caller set the image

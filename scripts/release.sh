@@ -24,7 +24,8 @@
 #         HELPER_PREFIX (`llvm-objcopy --redefine-syms`), then repacked with llvm-lib.
 #   Both  .llvmbc/.llvmcmd (embedded bitcode) and debug info are removed; on the ELF targets
 #         .eh_frame too (panic = "abort": nothing unwinds; GenFw rejects it on AArch64).
-# The API is every pool_* function the header declares. scripts/check-symbols.sh verifies the
+# The API is every export of the Rust sources, which the header must declare (cargo xtask api:
+# one list for this script, the symbol checks and the EDK2 stamp). scripts/check-symbols.sh verifies the
 # result (run at the end; SKIP_CHECK=1 skips it).
 #
 # aarch64-unknown-none is built with nightly -Zbuild-std and -Zfixed-x18 (UEFI reserves x18;
@@ -73,8 +74,8 @@ trap 'rm -rf "$work"' EXIT
 # The committed header must be what src/ffi.rs generates: it is shipped beside the objects.
 cargo xtask header --check || die "$HEADER is stale: run cargo xtask header"
 # The header declares functions EDK2 style: the name starts a line, followed by " (".
-mapfile -t API < <(api_functions "$HEADER")
-[ "${#API[@]}" -gt 0 ] || die "no pool_* function found in $HEADER"
+mapfile -t API < <(api_functions)
+[ "${#API[@]}" -gt 0 ] || die "no API: the exports of src/ and capi/ and $HEADER disagree (above)"
 log "API (${#API[@]} functions): ${API[*]}"
 printf '%s\n' "${API[@]}" > "$work/api.txt"
 

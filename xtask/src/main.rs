@@ -4,6 +4,7 @@
 //! request, so that a crate depending on `uefi-pool-alloc` never builds cbindgen and no build
 //! writes into the sources.
 
+mod api;
 mod header;
 
 use std::path::{Path, PathBuf};
@@ -12,9 +13,11 @@ use std::{env, fs};
 
 const HEADER: &str = "include/uefi_pool_alloc.h";
 
-const USAGE: &str = "usage: cargo xtask header [--check]
+const USAGE: &str = "usage: cargo xtask header [--check] | api
   header          regenerate include/uefi_pool_alloc.h from src/ffi.rs (written only if it changes)
-  header --check  fail if include/uefi_pool_alloc.h differs from what src/ffi.rs generates";
+  header --check  fail if include/uefi_pool_alloc.h differs from what src/ffi.rs generates
+  api             print the API, one name a line: every export of src/ and capi/; fail unless
+                  the header declares exactly these functions";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -22,6 +25,7 @@ fn main() -> ExitCode {
     match args.as_slice() {
         ["header"] => write_header(&repository()),
         ["header", "--check"] => check_header(&repository()),
+        ["api"] => print_api(&repository()),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -39,6 +43,22 @@ fn repository() -> PathBuf {
         .parent()
         .expect("xtask lies inside the repository")
         .to_path_buf()
+}
+
+fn print_api(root: &Path) -> ExitCode {
+    let sources = api::read_sources(root);
+    let exports = api::exports(sources.iter().map(String::as_str));
+    let header = fs::read_to_string(root.join(HEADER)).unwrap_or_default();
+    let problems = api::mismatches(&exports, &api::declared(&header));
+    if exports.is_empty() || !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("xtask: {problem}");
+        }
+        eprintln!("xtask: the API of src/ and capi/ and {HEADER} disagree");
+        return ExitCode::FAILURE;
+    }
+    println!("{}", exports.join("\n"));
+    ExitCode::SUCCESS
 }
 
 fn write_header(root: &Path) -> ExitCode {
