@@ -46,8 +46,7 @@ done
 # apt (the host's sources, lists and settings stay as they are). If no configured suite has that
 # version, stop and print what the user may run.
 qemu_suite=''
-if printf '%s
-' "${missing[@]}" | grep -q '^qemu-system-'; then
+if printf '%s\n' "${missing[@]}" | grep -q '^qemu-system-'; then
     qemu_utils=$(dpkg-query -W -f='${db:Status-Abbrev} ${Version}' qemu-utils 2>/dev/null |
                  awk '$1 == "ii" { print $2 }') || true
     candidate=$(apt-cache policy qemu-system-x86 2>/dev/null | awk '$1 == "Candidate:" { print $2 }')
@@ -66,8 +65,9 @@ if printf '%s
 fi
 
 if [ "${#missing[@]}" -gt 0 ] && [ -n "$qemu_suite" ]; then
+    # For upa_private_apt; the firmware it selects is not needed here.
     # shellcheck source=lib.sh source-path=SCRIPTDIR
-    . "$repo/scripts/lib.sh"
+    UPA_FIRMWARE=installed . "$repo/scripts/lib.sh"
     apt_work=$UPA_CACHE/apt-$qemu_suite
     # The host's suites plus QEMU's, for the dependencies of the newer QEMU.
     upa_private_apt "$apt_work/suite" deb "$qemu_suite"
