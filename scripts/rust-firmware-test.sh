@@ -7,7 +7,7 @@
 #   scripts/rust-firmware-test.sh [x64|aa64|all]      (default: x64)
 #
 # Then it builds examples/uefi-app, a crate outside the workspace that depends on the library as a
-# crates.io user would and is written with the `uefi` crate, checks that its dependency tree has
+# user of the published crate would and is written with the `uefi` crate, checks that its dependency tree has
 # no cbindgen and that building it left the repository's files untouched, and boots it too.
 #
 # It also builds tests/uefi/rust's size-probe twice, with PoolAllocator and with a stub
