@@ -88,3 +88,12 @@ typedef struct _EFI_SYSTEM_TABLE EFI_SYSTEM_TABLE;
 void EFIAPI uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
 void __attribute__((ms_abi)) uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
 #endif
+
+/* Limits that depend on the pointer width (POOL_MAX_SIZE) follow the including compiler's. */
+#if defined(_WIN64) || (defined(__SIZEOF_POINTER__) && __SIZEOF_POINTER__ == 8)
+#define UEFI_POOL_ALLOC_64BIT
+#elif defined(_WIN32) || (defined(__SIZEOF_POINTER__) && __SIZEOF_POINTER__ == 4)
+#define UEFI_POOL_ALLOC_32BIT
+#else
+#error "uefi_pool_alloc.h: cannot tell whether pointers are 32 or 64 bits wide"
+#endif

@@ -94,6 +94,15 @@ void EFIAPI uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
 void __attribute__((ms_abi)) uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
 #endif
 
+/* Limits that depend on the pointer width (POOL_MAX_SIZE) follow the including compiler's. */
+#if defined(_WIN64) || (defined(__SIZEOF_POINTER__) && __SIZEOF_POINTER__ == 8)
+#define UEFI_POOL_ALLOC_64BIT
+#elif defined(_WIN32) || (defined(__SIZEOF_POINTER__) && __SIZEOF_POINTER__ == 4)
+#define UEFI_POOL_ALLOC_32BIT
+#else
+#error "uefi_pool_alloc.h: cannot tell whether pointers are 32 or 64 bits wide"
+#endif
+
 
 /**
   `pool_init`'s memory type meaning "the image's `ImageDataType`, else `EfiBootServicesData`".
@@ -109,12 +118,22 @@ void __attribute__((ms_abi)) uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
 **/
 #define POOL_PASS_THROUGH 1U
 
+#if defined(UEFI_POOL_ALLOC_64BIT)
 /**
-  Largest size any allocation function accepts (256 TiB): far beyond any UEFI machine's memory,
-  and far below the sizes at which firmware arithmetic wraps (EDK2 DxeCore turns
-  `0x…FFD1..=0x…FFD7` into a zero-sized block and faults within 4 KiB of 2^64).
+  Largest size any allocation function accepts (256 TiB on 64-bit targets): far beyond any
+  UEFI machine's memory, and far below the sizes at which firmware arithmetic wraps (EDK2
+  DxeCore turns `0x…FFD1..=0x…FFD7` into a zero-sized block and faults within 4 KiB of 2^64).
 **/
 #define POOL_MAX_SIZE ((UINTN)0x1000000000000ULL)
+#endif
+
+#if defined(UEFI_POOL_ALLOC_32BIT)
+/**
+  Largest size any allocation function accepts (1 GiB on 32-bit targets): with the largest
+  alignment added, a request and its page arithmetic stay within 2 GiB, far from wrapping.
+**/
+#define POOL_MAX_SIZE ((UINTN)0x40000000U)
+#endif
 
 /**
   Largest alignment accepted (1 GiB).
@@ -270,7 +289,7 @@ pool_fini (
   meets Align, in a page of the library's, with no firmware call. Above that, alignments up to
   2 KiB and sizes below 16 MiB come from AllocatePool with an 8-byte header below the pointer.
   The request never exceeds Size + max(Align, 8), and where the firmware's pool pointers follow
-  a pattern (EDK2: 24 mod 128) it is as small as that pattern allows. Larger alignments and
+  a pattern (EDK2 X64: 24 mod 128) it is as small as that pattern allows. Larger alignments and
   sizes come from AllocatePages as exactly ceil(Size/4096) pages. Size 0 gives a unique block
   of usable size 0. The block is not a FreePool block (see the file's description).
 
@@ -349,7 +368,7 @@ pool_aligned_free (
 
 /**
   Allocates Size bytes with AllocatePool and nothing else: no header, no overhead, the 8-byte
-  alignment UEFI guarantees (EDK2 x64 pool pointers are 24 mod 128, so never 16-aligned).
+  alignment UEFI guarantees (EDK2 X64 pool pointers are 24 mod 128, so never 16-aligned).
   Size 0 asks the firmware for 1 byte, so every firmware returns a unique block.
 
   @param[in] Size  Bytes to allocate, at most POOL_MAX_SIZE.

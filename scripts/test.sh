@@ -31,10 +31,15 @@ step() { # NAME COMMAND...
 }
 
 
-# The library's own code must carry no panic or formatting machinery (nothing in it can panic).
+# The library's own code must carry no panic or formatting machinery (nothing in it can panic),
+# on a 64-bit target and on i686-unknown-uefi (32-bit; no prebuilt core there: nightly builds it).
 no_panic_machinery() {
-    local target=x86_64-unknown-uefi lib work
-    cargo build --quiet --release -p uefi-pool-alloc-capi --target "$target"
+    local target=$1 lib work
+    case $target in
+        i686-*) cargo +nightly build --quiet --release -p uefi-pool-alloc-capi --target "$target" \
+                    -Zbuild-std=core,compiler_builtins -Zbuild-std-features=compiler-builtins-mem ;;
+        *) cargo build --quiet --release -p uefi-pool-alloc-capi --target "$target" ;;
+    esac
     lib=target/$target/release/libuefi_pool_alloc.a
     work=$(mktemp -d)
     local ar=llvm-ar${LLVM_SUFFIX:--19} nm=llvm-nm${LLVM_SUFFIX:--19}
@@ -69,8 +74,10 @@ step "header is fresh" cargo xtask header --check
 step "rustdoc" env RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p uefi-pool-alloc
 step "host tests" cargo test --workspace
 step "host tests under Miri" cargo +nightly miri test -p uefi-pool-alloc
+step "host tests under Miri, 32-bit (i686)" cargo +nightly miri test -p uefi-pool-alloc --target i686-unknown-linux-gnu
 step "header compiles (EDK2, gnu-efi, standalone; C99, C11, C++)" scripts/check-header.sh include/uefi_pool_alloc.h
-step "no panic machinery in the library" no_panic_machinery
+step "no panic machinery in the library" no_panic_machinery x86_64-unknown-uefi
+step "32-bit: the library builds for i686-unknown-uefi, without panic machinery" no_panic_machinery i686-unknown-uefi
 step "release artifacts for 4 targets, symbol hygiene, no x18 / SSE / red zone" scripts/release.sh
 step "firmware: C test app in OVMF (x64) and AAVMF (AArch64), COFF .lib" scripts/firmware-test.sh all
 step "firmware: the same C test app the gnu-efi way (x64 ELF .o)" scripts/gnu-efi-test.sh

@@ -114,7 +114,7 @@ pub extern "efiapi" fn pool_fini() -> EFI_STATUS {
 /// meets Align, in a page of the library's, with no firmware call. Above that, alignments up to
 /// 2 KiB and sizes below 16 MiB come from AllocatePool with an 8-byte header below the pointer.
 /// The request never exceeds Size + max(Align, 8), and where the firmware's pool pointers follow
-/// a pattern (EDK2: 24 mod 128) it is as small as that pattern allows. Larger alignments and
+/// a pattern (EDK2 X64: 24 mod 128) it is as small as that pattern allows. Larger alignments and
 /// sizes come from AllocatePages as exactly ceil(Size/4096) pages. Size 0 gives a unique block
 /// of usable size 0. The block is not a FreePool block (see the file's description).
 ///
@@ -193,7 +193,7 @@ pub unsafe extern "efiapi" fn pool_aligned_free(Ptr: *mut VOID) -> EFI_STATUS {
 }
 
 /// Allocates Size bytes with AllocatePool and nothing else: no header, no overhead, the 8-byte
-/// alignment UEFI guarantees (EDK2 x64 pool pointers are 24 mod 128, so never 16-aligned).
+/// alignment UEFI guarantees (EDK2 X64 pool pointers are 24 mod 128, so never 16-aligned).
 /// Size 0 asks the firmware for 1 byte, so every firmware returns a unique block.
 ///
 /// @param[in] Size  Bytes to allocate, at most POOL_MAX_SIZE.

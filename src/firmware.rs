@@ -284,7 +284,16 @@ impl Services {
         // SAFETY: `self` was live at the start of this library call.
         let status =
             unsafe { ((*self.0).allocate_pages)(kind, Self::memory_type(), pages, &mut memory) };
-        (status == Status::SUCCESS).then_some(memory as usize)
+        if status != Status::SUCCESS {
+            return None;
+        }
+        // A 32-bit image cannot address pages above 4 GiB: give them back.
+        let address = usize::try_from(memory).ok();
+        if address.is_none() {
+            // SAFETY: as above; these are the pages just allocated.
+            let _ = unsafe { ((*self.0).free_pages)(memory, pages) };
+        }
+        address
     }
 
     pub(crate) fn free_pages(self, address: usize, pages: usize) -> Status {

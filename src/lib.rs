@@ -14,7 +14,7 @@
 //!   header below the pointer, tagged with a per-boot key, makes frees checked (a forged word
 //!   passes about once in 2^20) and lets realloc and the usable-size query work without the old
 //!   size. Requests never exceed `Size + max(Align, 8)`, and where the firmware's pool pointers
-//!   follow a pattern (EDK2: 24 mod 128) they are as small as the pattern allows. Alignments
+//!   follow a pattern (EDK2 X64: 24 mod 128) they are as small as the pattern allows. Alignments
 //!   above 2 KiB and sizes of 16 MiB or more take whole pages, exactly `ceil(Size / 4096)` of
 //!   them.
 //! - **The raw path**: `AllocatePool` itself, no overhead, the 8-byte alignment UEFI guarantees.

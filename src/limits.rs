@@ -1,9 +1,15 @@
 //! Every size and alignment limit of the library, in one place. The C header exports them.
 
-/// Largest size any allocation function accepts (256 TiB): far beyond any UEFI machine's memory,
-/// and far below the sizes at which firmware arithmetic wraps (EDK2 DxeCore turns
-/// `0x…FFD1..=0x…FFD7` into a zero-sized block and faults within 4 KiB of 2^64).
+/// Largest size any allocation function accepts (256 TiB on 64-bit targets): far beyond any
+/// UEFI machine's memory, and far below the sizes at which firmware arithmetic wraps (EDK2
+/// DxeCore turns `0x…FFD1..=0x…FFD7` into a zero-sized block and faults within 4 KiB of 2^64).
+#[cfg(target_pointer_width = "64")]
 pub const POOL_MAX_SIZE: usize = 0x0001_0000_0000_0000;
+
+/// Largest size any allocation function accepts (1 GiB on 32-bit targets): with the largest
+/// alignment added, a request and its page arithmetic stay within 2 GiB, far from wrapping.
+#[cfg(target_pointer_width = "32")]
+pub const POOL_MAX_SIZE: usize = 0x4000_0000;
 
 /// Largest alignment accepted (1 GiB).
 pub const POOL_MAX_ALIGN: usize = 0x4000_0000;

@@ -33,7 +33,8 @@ pub(crate) struct Record {
     pub prev: Cell<*mut Record>,
 }
 
-const _: () = assert!(size_of::<Record>() == 48);
+// 48 bytes on 64-bit targets, 32 on 32-bit ones.
+const _: () = assert!(size_of::<Record>() == 16 + 4 * size_of::<usize>());
 
 /// Where a page stands with its class.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -155,7 +155,7 @@ fn a_pointer_into_the_fronts_own_metadata_is_refused() {
     let s = stats();
     assert_eq!(
         s.bookkeeping_bytes,
-        32 * 16 + 2 * 4096,
+        32 * INDEX_SLOT + 2 * 4096,
         "index, records, slack tables"
     );
     // The slack table's page is the front's but no caller's: find it among the pages the

@@ -18,6 +18,8 @@ pub const INVALID_PARAMETER: usize = Status::INVALID_PARAMETER.0;
 pub const NOT_STARTED: usize = Status::NOT_STARTED.0;
 pub const UNSUPPORTED: usize = Status::UNSUPPORTED.0;
 pub const ALREADY_STARTED: usize = Status::ALREADY_STARTED.0;
+/// Bytes of one slot of the page index (two words: 16 on 64-bit targets, 8 on 32-bit ones).
+pub const INDEX_SLOT: u64 = 2 * size_of::<usize>() as u64;
 
 /// Sizes that stay cheap under Miri.
 pub const fn scaled(native: usize, miri: usize) -> usize {

@@ -162,6 +162,13 @@ impl Sim {
         self.with(|s| s.fail_at.insert(index));
     }
 
+    /// Makes the next `calls` successful AllocatePages report their pages 4 GiB above where they
+    /// are, as a firmware with memory above 4 GiB may hand a 32-bit image; FreePages takes the
+    /// reported address back. Only meaningful for 32-bit code, which cannot address them.
+    pub fn report_pages_above_4g(&self, calls: u64) {
+        self.with(|s| s.pages_above_4g = calls);
+    }
+
     /// Makes every allocation call numbered `index` or higher return `OUT_OF_RESOURCES`.
     pub fn fail_allocations_from(&self, index: u64) {
         self.with(|s| s.fail_from = Some(s.fail_from.map_or(index, |f| f.min(index))));

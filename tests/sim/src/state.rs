@@ -151,6 +151,10 @@ pub struct State {
     pub service_calls: u64,
     pub fail_at: BTreeSet<u64>,
     pub fail_from: Option<u64>,
+    /// AllocatePages calls still to report their pages 4 GiB higher than they are.
+    pub pages_above_4g: u64,
+    /// The addresses so reported, and the pages they stand for.
+    high_aliases: BTreeMap<u64, usize>,
     pub pool_requests: Vec<usize>,
     pub page_requests: Vec<usize>,
     pub memory_types: Vec<MemoryType>,
@@ -243,6 +247,8 @@ impl State {
             service_calls: 0,
             fail_at: BTreeSet::new(),
             fail_from: None,
+            pages_above_4g: 0,
+            high_aliases: BTreeMap::new(),
             pool_requests: Vec::new(),
             page_requests: Vec::new(),
             memory_types: Vec::new(),
@@ -500,10 +506,18 @@ impl State {
             unsafe { dealloc(base, layout) };
             return Status::NOT_FOUND;
         }
+        let reported = if self.pages_above_4g > 0 {
+            self.pages_above_4g -= 1;
+            let high = addr as u64 + (1 << 32);
+            self.high_aliases.insert(high, addr);
+            high
+        } else {
+            addr as u64
+        };
         // SAFETY: fresh allocation of layout.size() bytes; the caller's out parameter.
         unsafe {
             ptr::write_bytes(base, ALLOC_FILL, layout.size());
-            memory.write(addr as u64);
+            memory.write(reported);
         }
         self.regions.insert(
             addr,
@@ -553,6 +567,10 @@ impl State {
     }
 
     fn try_free_pages(&mut self, addr: PhysicalAddress, count: usize) -> Status {
+        let addr = self
+            .high_aliases
+            .remove(&addr)
+            .map_or(addr, |real| real as u64);
         let Ok(addr) = usize::try_from(addr) else {
             return Status::NOT_FOUND;
         };
