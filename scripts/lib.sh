@@ -2,8 +2,9 @@
 # Helpers shared by the project's scripts. Source it: `. scripts/lib.sh`.
 #
 #   boot_efi ARCH EFI_FILE LOG [TIMEOUT_S] [EXTRA_QEMU_ARGS...]
-#       Boot one UEFI application in OVMF (ARCH=x64) or AAVMF (ARCH=aa64) under QEMU/TCG, or in
-#       U-Boot (ARCH=aa64 only) when upa_use_firmware selected uboot.
+#       Boot one UEFI application in OVMF (ARCH=x64), AAVMF (ARCH=aa64) or OVMF IA32 (ARCH=ia32:
+#       always Debian's ovmf-ia32, its Secure Boot + SMM build, the only one it ships) under
+#       QEMU/TCG, or in U-Boot (ARCH=aa64 only) when upa_use_firmware selected uboot.
 #       Serial output goes to LOG. Returns 0 when QEMU exits by itself (the app is expected to
 #       end with ResetSystem(EfiResetShutdown)), non-zero on timeout (default 120 s), CPU
 #       exception (also one after which the firmware reset and QEMU exited), QEMU error, or x64
@@ -17,7 +18,8 @@
 #       Select the firmware boot_efi boots (see below; UPA_FIRMWARE in the environment selects
 #       it for every script, default installed).
 #
-# Overridable through the environment: QEMU_X64, QEMU_AA64 (binaries), OVMF_CODE, OVMF_VARS,
+# Overridable through the environment: QEMU_X64, QEMU_AA64, QEMU_IA32 (binaries), OVMF32_CODE,
+# OVMF32_VARS (IA32 firmware), OVMF_CODE, OVMF_VARS,
 # AAVMF_CODE, AAVMF_VARS (firmware images; they win over UPA_FIRMWARE), UPA_CURRENT_FIRMWARE
 # (a directory holding current firmware as usr/share/{OVMF,AAVMF}: skips the download),
 # UBOOT_AA64 (U-Boot image for uboot, default /usr/lib/u-boot/qemu_arm64/u-boot.bin),
@@ -26,6 +28,9 @@
 
 : "${QEMU_X64:=qemu-system-x86_64}"
 : "${QEMU_AA64:=qemu-system-aarch64}"
+: "${QEMU_IA32:=qemu-system-i386}"
+: "${OVMF32_CODE:=/usr/share/OVMF/OVMF32_CODE_4M.secboot.fd}"
+: "${OVMF32_VARS:=/usr/share/OVMF/OVMF32_VARS_4M.fd}"
 UPA_CACHE=${UEFI_POOL_ALLOC_CACHE:-$HOME/.cache/uefi-pool-alloc}
 
 # Lines of the serial log that mean the firmware took a CPU exception: after one EDK2 spins
@@ -74,7 +79,17 @@ boot_efi() {
                               -device "virtio-blk-pci,drive=esp,bootindex=0")
             fi
             ;;
-        *) upa_log "boot_efi: ARCH must be x64 or aa64, not '$arch'"; return 2 ;;
+        ia32)
+            if [ -n "${UPA_AA64_BIOS:-}" ]; then
+                upa_log "boot_efi: ia32 cannot boot in $UPA_FIRMWARE_LABEL: U-Boot (UPA_FIRMWARE=uboot) is AArch64 only here"
+                return 2
+            fi
+            # The SMM build needs SMM and a secure flash; with no keys enrolled unsigned apps boot.
+            qemu=$QEMU_IA32 bootname=BOOTIA32.EFI code=$OVMF32_CODE vars=$OVMF32_VARS
+            qemu_machine=(-machine "q35,smm=on" -m 256M -device "ide-hd,drive=esp,bootindex=0"
+                          -global "driver=cfi.pflash01,property=secure,value=on")
+            ;;
+        *) upa_log "boot_efi: ARCH must be x64, aa64 or ia32, not '$arch'"; return 2 ;;
     esac
     local f
     for f in "$efi" ${bios:+"$bios"} ${code:+"$code" "$vars"}; do

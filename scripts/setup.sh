@@ -9,6 +9,7 @@ set -euo pipefail
 # Debian packages, and why:
 #   qemu-system-x86 qemu-system-arm   boot tests in firmware (TCG)
 #   ovmf qemu-efi-aarch64             the firmware images (OVMF_*_4M.fd, AAVMF_*.fd)
+#   ovmf-ia32                         IA32 firmware (OVMF32_*_4M.fd; qemu-system-i386 is in -x86)
 #   u-boot-qemu                       U-Boot's UEFI as a second AArch64 firmware (qemu_arm64/u-boot.bin)
 #   clang-19 lld-19 llvm-19           C test apps for the UEFI COFF targets, lld-link, llvm-lib/objcopy
 #   gcc g++ make python3              host C/C++ compilers (header checks); EDK2 BaseTools
@@ -20,7 +21,7 @@ set -euo pipefail
 #   gcc-aarch64-linux-gnu             EDK2 GCC5 AARCH64 builds (its binutils also link CLANG38 AARCH64)
 #   (linter) shellcheck               lint of these scripts
 packages=(
-    qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 u-boot-qemu
+    qemu-system-x86 qemu-system-arm ovmf ovmf-ia32 qemu-efi-aarch64 u-boot-qemu
     clang-19 lld-19 llvm-19 gcc g++ make python3
     gnu-efi mtools nasm acpica-tools uuid-dev dpkg-dev valgrind shellcheck gcc-aarch64-linux-gnu
     python3-pip

@@ -82,6 +82,7 @@ step "release artifacts for 4 targets, symbol hygiene, no x18 / SSE / red zone" 
 step "firmware: C test app in OVMF (x64) and AAVMF (AArch64), COFF .lib" scripts/firmware-test.sh all
 step "firmware: the same C test app the gnu-efi way (x64 ELF .o)" scripts/gnu-efi-test.sh
 step "firmware: Rust app with PoolAllocator, C + Rust in one image, the uefi-crate example (x64, AArch64)" scripts/rust-firmware-test.sh all
+step "firmware: IA32 (32-bit), the uefi-crate example in OVMF IA32" scripts/rust-firmware-test.sh ia32
 step "firmware: the C and Rust apps in current OVMF/AAVMF and their strict-NX Secure Boot builds" current_firmware
 step "EDK2 package: prebuilts and header copy match the sources" scripts/edk2-refresh.sh --check
 step "EDK2 package: EDK2 2022.11 and current EDK2, every toolchain, DEBUG+RELEASE, booted" scripts/edk2-test.sh
