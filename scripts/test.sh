@@ -83,6 +83,7 @@ step "firmware: C test app in OVMF (x64) and AAVMF (AArch64), COFF .lib" scripts
 step "firmware: the same C test app the gnu-efi way (x64 ELF .o)" scripts/gnu-efi-test.sh
 step "firmware: Rust app with PoolAllocator, C + Rust in one image, the uefi-crate example (x64, AArch64)" scripts/rust-firmware-test.sh all
 step "firmware: IA32 (32-bit), the uefi-crate example in OVMF IA32" scripts/rust-firmware-test.sh ia32
+step "firmware: the C test app in U-Boot's UEFI (AArch64)" env UPA_FIRMWARE=uboot scripts/firmware-test.sh aa64
 step "firmware: the C and Rust apps in current OVMF/AAVMF and their strict-NX Secure Boot builds" current_firmware
 step "EDK2 package: prebuilts and header copy match the sources" scripts/edk2-refresh.sh --check
 step "EDK2 package: EDK2 2022.11 and current EDK2, every toolchain, DEBUG+RELEASE, booted" scripts/edk2-test.sh

@@ -149,6 +149,33 @@ BOOLEAN map_same(const MAP_SUMMARY *Before, const MAP_SUMMARY *After, const char
   return n == 0;
 }
 
+UINT64 map_pages_vanished(const MAP_SUMMARY *Before, const MAP_SUMMARY *After) {
+  if (Before->Status != EFI_SUCCESS || After->Status != EFI_SUCCESS || Before->OemPages != After->OemPages ||
+      Before->OtherPages != After->OtherPages) {
+    return 0;
+  }
+  for (UINT32 t = 0; t < MAP_TYPES; t++) {
+    if (t != EfiConventionalMemory && Before->Pages[t] != After->Pages[t]) {
+      return 0;
+    }
+  }
+  UINT64 before = Before->Pages[EfiConventionalMemory], after = After->Pages[EfiConventionalMemory];
+  return after < before ? before - after : 0;
+}
+
+BOOLEAN firmware_vendor_is(const CHAR16 *Vendor) {
+  const CHAR16 *v = gST->FirmwareVendor;
+  if (v == NULL) {
+    return FALSE;
+  }
+  for (; *Vendor != 0; Vendor++, v++) {
+    if (*v != *Vendor) {
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 /* ---- Statistics ------------------------------------------------------------------------- */
 
 POOL_STATS stats_now(void) {

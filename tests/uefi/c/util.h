@@ -38,6 +38,11 @@ EFI_STATUS map_read(MAP_SUMMARY *Summary);
 UINT32 map_type_of(const VOID *Address);
 /* TRUE if both summaries have the same page count for every type; else Why says which differ. */
 BOOLEAN map_same(const MAP_SUMMARY *Before, const MAP_SUMMARY *After, const char **Why);
+/* Conventional pages After lacks that no other type of After holds (pages gone from the map
+   itself); 0 if any other type differs or conventional memory did not shrink. */
+UINT64 map_pages_vanished(const MAP_SUMMARY *Before, const MAP_SUMMARY *After);
+/* Whether gST->FirmwareVendor starts with Vendor. */
+BOOLEAN firmware_vendor_is(const CHAR16 *Vendor);
 const char *memory_type_name(UINT32 Type);
 /* Bytes in the largest run of contiguous EfiConventionalMemory (adjacent descriptors merged). */
 UINT64 map_largest_free_run(void);
