@@ -453,6 +453,17 @@ release_artifact() {
     printf '%s\n' "$artifact"
 }
 
+# ia32_library: builds the C static library for i686-unknown-uefi and prints its path. No
+# release artifact exists for IA32 yet, and rustup has no prebuilt core for that target: this is
+# the archive rustc makes, with core and compiler_builtins built by nightly (-Zbuild-std).
+ia32_library() {
+    local root
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    (cd "$root" && cargo +nightly build --quiet --release -p uefi-pool-alloc-capi --target i686-unknown-uefi \
+        "-Zbuild-std=core,compiler_builtins" -Zbuild-std-features=compiler-builtins-mem) >&2 || return 1
+    printf '%s\n' "$root/target/i686-unknown-uefi/release/libuefi_pool_alloc.a"
+}
+
 # uefi_c_app ARCH EFI LIB [CFLAGS...] -- SOURCE...: compiles the C SOURCEs for ARCH (x64|aa64)
 # as a freestanding UEFI application (clang's Windows targets give PE/COFF and the UEFI calling
 # convention) with the flags every C app here uses plus CFLAGS, and links them with LIB into EFI
@@ -466,7 +477,9 @@ uefi_c_app() {
     case $arch in
         x64) clang_target=x86_64-unknown-windows lld_machine=x64 flags+=(-mno-red-zone) ;;
         aa64) clang_target=aarch64-unknown-windows lld_machine=arm64 ;;
-        *) upa_log "uefi_c_app: ARCH must be x64 or aa64, not '$arch'"; return 2 ;;
+        # -gnu: 64-bit division calls compiler_builtins' __umoddi3, not MSVC's __aullrem.
+        ia32) clang_target=i686-unknown-windows-gnu lld_machine=x86 ;;
+        *) upa_log "uefi_c_app: ARCH must be x64, aa64 or ia32, not '$arch'"; return 2 ;;
     esac
     while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
         flags+=("$1")
@@ -506,7 +519,8 @@ uefi_rust_target() {
     case $1 in
         x64) echo x86_64-unknown-uefi ;;
         aa64) echo aarch64-unknown-uefi ;;
-        *) upa_log "ARCH must be x64, aa64 or all, not '$1'"; return 2 ;;
+        ia32) echo i686-unknown-uefi ;;
+        *) upa_log "ARCH must be x64, aa64, ia32 or all, not '$1'"; return 2 ;;
     esac
 }
 

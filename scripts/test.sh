@@ -36,14 +36,13 @@ step() { # NAME COMMAND...
 no_panic_machinery() {
     local target=$1 lib work
     case $target in
-        i686-*) cargo +nightly build --quiet --release -p uefi-pool-alloc-capi --target "$target" \
-                    -Zbuild-std=core,compiler_builtins -Zbuild-std-features=compiler-builtins-mem ;;
-        *) cargo build --quiet --release -p uefi-pool-alloc-capi --target "$target" ;;
+        i686-*) lib=$(ia32_library) || return 1 ;;
+        *) cargo build --quiet --release -p uefi-pool-alloc-capi --target "$target"
+           lib=$repo/target/$target/release/libuefi_pool_alloc.a ;;
     esac
-    lib=target/$target/release/libuefi_pool_alloc.a
     work=$(mktemp -d)
     local ar=llvm-ar${LLVM_SUFFIX:--19} nm=llvm-nm${LLVM_SUFFIX:--19}
-    (cd "$work" && "$ar" x "$repo/$lib" "$("$ar" t "$repo/$lib" | grep '^uefi_pool_alloc-')")
+    (cd "$work" && "$ar" x "$lib" "$("$ar" t "$lib" | grep '^uefi_pool_alloc-')")
     if "$nm" --demangle "$work"/*.o | grep -E 'panic|fmt|Formatter'; then
         rm -rf "$work"
         upa_log "the library object references panic or formatting code (above)"
@@ -60,6 +59,14 @@ current_firmware() {
         UPA_FIRMWARE=$firmware scripts/firmware-test.sh all || rc=1
         UPA_FIRMWARE=$firmware scripts/rust-firmware-test.sh all || rc=1
     done
+    return "$rc"
+}
+
+# IA32 (32-bit) in OVMF IA32: the C test app, linked with the rustc archive, and the example.
+ia32_firmware() {
+    local rc=0
+    scripts/firmware-test.sh ia32 || rc=1
+    scripts/rust-firmware-test.sh ia32 || rc=1
     return "$rc"
 }
 
@@ -82,8 +89,8 @@ step "release artifacts for 4 targets, symbol hygiene, no x18 / SSE / red zone" 
 step "firmware: C test app in OVMF (x64) and AAVMF (AArch64), COFF .lib" scripts/firmware-test.sh all
 step "firmware: the same C test app the gnu-efi way (x64 ELF .o)" scripts/gnu-efi-test.sh
 step "firmware: Rust app with PoolAllocator, C + Rust in one image, the uefi-crate example (x64, AArch64)" scripts/rust-firmware-test.sh all
-step "firmware: IA32 (32-bit), the uefi-crate example in OVMF IA32" scripts/rust-firmware-test.sh ia32
 step "firmware: the C test app in U-Boot's UEFI (AArch64)" env UPA_FIRMWARE=uboot scripts/firmware-test.sh aa64
+step "firmware: IA32 (32-bit): the C test app and the uefi-crate example in OVMF IA32" ia32_firmware
 step "firmware: the C and Rust apps in current OVMF/AAVMF and their strict-NX Secure Boot builds" current_firmware
 step "EDK2 package: prebuilts and header copy match the sources" scripts/edk2-refresh.sh --check
 step "EDK2 package: EDK2 2022.11 and current EDK2, every toolchain, DEBUG+RELEASE, booted" scripts/edk2-test.sh

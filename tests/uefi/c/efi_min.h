@@ -34,7 +34,7 @@ typedef UINT64 EFI_VIRTUAL_ADDRESS;
 /* Status codes (Appendix D): errors have the top bit of UINTN set. */
 #define EFI_ERROR_BIT           ((UINTN)1 << (sizeof(UINTN) * 8 - 1))
 #define EFIERR(a)               (EFI_ERROR_BIT | (UINTN)(a))
-#define EFI_ERROR(s)            (((INT64)(EFI_STATUS)(s)) < 0)
+#define EFI_ERROR(s)            ((((EFI_STATUS)(s)) & EFI_ERROR_BIT) != 0)
 #define EFI_SUCCESS             ((EFI_STATUS)0)
 #define EFI_INVALID_PARAMETER   EFIERR(2)
 #define EFI_UNSUPPORTED         EFIERR(3)

@@ -6,7 +6,7 @@
 
 /* ---- Serial port ------------------------------------------------------------------------ */
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__i386__)
 /* COM1, already set up by OVMF (115200 8N1). */
 #define COM1     0x3F8
 #define COM1_LSR (COM1 + 5)
@@ -55,7 +55,7 @@ static void serial_line(const char *Text) {
 
 static UINT64 mTicksPerMs = 1;
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__i386__)
 UINT64 timer_ticks(void) {
   UINT32 lo, hi;
   __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));

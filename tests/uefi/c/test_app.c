@@ -19,11 +19,16 @@
 #define MAX_SIZE ((UINTN)POOL_MAX_SIZE)
 #define MAX_ALIGN ((UINTN)POOL_MAX_ALIGN)
 #define OEM_TYPE 0x80000000U
+/* Width-independent extremes of UINTN (32 bits on IA32). */
+#define TOP_BIT  ((UINTN)1 << (sizeof(UINTN) * 8 - 1))
+#define HALF_BIT ((UINTN)1 << (sizeof(UINTN) * 4))
 
 typedef unsigned long long ull;
 
 #if defined(__x86_64__)
 #define ARCH_NAME "x64"
+#elif defined(__i386__)
+#define ARCH_NAME "IA32"
 #else
 #define ARCH_NAME "AArch64"
 #endif
@@ -325,14 +330,14 @@ static void test_stats(void) {
     static const char *const names[4] = {
         "pool_aligned_alloc(POOL_MAX_SIZE, 16)",
         "pool_raw_alloc(POOL_MAX_SIZE)",
-        "pool_aligned_calloc(2^20, 2^20, 8) (1 TiB)",
+        "pool_aligned_calloc(POOL_MAX_SIZE / 1024, 1024, 8)",
         "pool_aligned_alloc(1 GiB, POOL_MAX_ALIGN)",
     };
     pool_trim(); /* a refusal gives idle pages back before it retries: nothing idle here */
     POOL_STATS before = stats_now();
     VOID *result = i == 0   ? pool_aligned_alloc(MAX_SIZE, 16)
                    : i == 1 ? pool_raw_alloc(MAX_SIZE)
-                   : i == 2 ? pool_aligned_calloc((UINTN)1 << 20, (UINTN)1 << 20, 8)
+                   : i == 2 ? pool_aligned_calloc(MAX_SIZE / 1024, 1024, 8)
                             : pool_aligned_alloc(MAX_ALIGN, MAX_ALIGN);
     POOL_STATS after = stats_now(), expected = before;
     expected.FailedRequests++;
@@ -705,7 +710,7 @@ static void test_bad_input(void) {
   POOL_STATS s0 = stats_now();
 
   /* Alignments. */
-  static const UINTN bad_aligns[] = {0, 3, 24, 2 * (UINTN)POOL_MAX_ALIGN, (UINTN)1 << 63, MAX_UINTN};
+  static const UINTN bad_aligns[] = {0, 3, 24, 2 * (UINTN)POOL_MAX_ALIGN, TOP_BIT, MAX_UINTN};
   for (UINTN i = 0; i < sizeof bad_aligns / sizeof bad_aligns[0]; i++) {
     BAD_NULL(pool_aligned_alloc(64, bad_aligns[i]), 1,
              S("bad input: pool_aligned_alloc(64, Align 0x%llx) returns NULL", (ull)bad_aligns[i]));
@@ -714,7 +719,7 @@ static void test_bad_input(void) {
   BAD_NULL(pool_aligned_alloc(0, 0), 1, "bad input: pool_aligned_alloc(0, Align 0) returns NULL");
 
   /* Sizes. */
-  static const UINTN bad_sizes[] = {MAX_SIZE + 1, MAX_UINTN, MAX_UINTN - 0xFFF, (UINTN)1 << 63};
+  static const UINTN bad_sizes[] = {MAX_SIZE + 1, MAX_UINTN, MAX_UINTN - 0xFFF, TOP_BIT};
   for (UINTN i = 0; i < sizeof bad_sizes / sizeof bad_sizes[0]; i++) {
     UINTN size = bad_sizes[i];
     BAD_NULL(pool_aligned_alloc(size, 8), 1, S("bad input: pool_aligned_alloc(0x%llx, 8) returns NULL", (ull)size));
@@ -744,8 +749,8 @@ static void test_bad_input(void) {
   /* calloc overflow: Count * Size wraps. */
   static const UINTN calloc_bad[][2] = {
       {MAX_UINTN / 2 + 1, 2},                    /* wraps to 0 */
-      {((UINTN)1 << 32) + 1, (UINTN)1 << 32},    /* wraps to 4 GiB */
-      {3, 0x5555555555555556ULL},                /* wraps to 2 */
+      {HALF_BIT + 1, HALF_BIT},                  /* wraps to HALF_BIT */
+      {3, MAX_UINTN / 3 + 1},                    /* wraps to 2 */
       {MAX_UINTN, MAX_UINTN},                    /* wraps to 1 */
   };
   for (UINTN i = 0; i < 4; i++) {
@@ -753,7 +758,7 @@ static void test_bad_input(void) {
              S("bad input: pool_aligned_calloc(0x%llx, 0x%llx) overflow returns NULL", (ull)calloc_bad[i][0],
                (ull)calloc_bad[i][1]));
   }
-  BAD_NULL(pool_aligned_calloc((UINTN)1 << 25, (UINTN)1 << 24, 16), 1,
+  BAD_NULL(pool_aligned_calloc(MAX_SIZE / 16 + 1, 16, 16), 1,
            "bad input: pool_aligned_calloc product above POOL_MAX_SIZE returns NULL");
 
   /* Blocks to abuse. */
