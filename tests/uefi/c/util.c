@@ -163,6 +163,23 @@ UINT64 map_pages_vanished(const MAP_SUMMARY *Before, const MAP_SUMMARY *After) {
   return after < before ? before - after : 0;
 }
 
+UINT64 map_pages_taken_as(const MAP_SUMMARY *Before, const MAP_SUMMARY *After, UINT32 Type) {
+  if (Before->Status != EFI_SUCCESS || After->Status != EFI_SUCCESS || Before->OemPages != After->OemPages ||
+      Before->OtherPages != After->OtherPages || After->Pages[Type] <= Before->Pages[Type]) {
+    return 0;
+  }
+  UINT64 taken = After->Pages[Type] - Before->Pages[Type];
+  for (UINT32 t = 0; t < MAP_TYPES; t++) {
+    UINT64 expected = t == Type ? Before->Pages[t] + taken
+                      : t == EfiConventionalMemory ? Before->Pages[t] - taken
+                                                   : Before->Pages[t];
+    if (After->Pages[t] != expected) {
+      return 0;
+    }
+  }
+  return taken;
+}
+
 BOOLEAN firmware_vendor_is(const CHAR16 *Vendor) {
   const CHAR16 *v = gST->FirmwareVendor;
   if (v == NULL) {

@@ -41,6 +41,9 @@ BOOLEAN map_same(const MAP_SUMMARY *Before, const MAP_SUMMARY *After, const char
 /* Conventional pages After lacks that no other type of After holds (pages gone from the map
    itself); 0 if any other type differs or conventional memory did not shrink. */
 UINT64 map_pages_vanished(const MAP_SUMMARY *Before, const MAP_SUMMARY *After);
+/* Pages of Type that After gained exactly as conventional memory shrank, with nothing else
+   changed; 0 otherwise. */
+UINT64 map_pages_taken_as(const MAP_SUMMARY *Before, const MAP_SUMMARY *After, UINT32 Type);
 /* Whether gST->FirmwareVendor starts with Vendor. */
 BOOLEAN firmware_vendor_is(const CHAR16 *Vendor);
 const char *memory_type_name(UINT32 Type);
