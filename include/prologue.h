@@ -30,9 +30,22 @@
   word passes it about once in 2^20 (11 in 2^24 random words, measured by the unit tests). No
   allocator can tell a stale pointer from the new block of the same size that took its address.
 
-  Idle memory: once every block is freed, the front keeps at most one page per size class used,
-  plus the records and index entries that describe those pages. pool_trim gives all of it back,
-  and the library also trims and retries once when the firmware refuses an allocation.
+  One allocator per boot: every image that links this library (each EDK2 driver and application
+  has its own copy) shares one allocator state by default. The first copy to call pool_init
+  publishes it in EfiBootServicesData pool, as the interface of a protocol of the project's own
+  GUID (UEFI_POOL_ALLOC_SHARED_STATE_GUID) on a handle of its own; later copies find it. Any image
+  can then free, resize, shrink and query any image's blocks, and pool_stats counts the whole
+  boot. Only data is shared, never code, so an image may unload while its blocks live on
+  elsewhere. Blocks take the memory type of the image that allocates them (a realloc, of the
+  image that reallocs), and each memory type has its own front pages. pool_init_ex
+  (POOL_PRIVATE) keeps an image apart, as does a firmware without protocol services. A copy
+  finds only states of its own layout version: copies of other versions in the same firmware
+  keep their own state, and refuse each other's blocks with EFI_INVALID_PARAMETER as foreign.
+
+  Idle memory: once every block is freed, the front keeps at most one page per size class and
+  memory type used, plus the records and index entries that describe those pages. pool_trim gives
+  all of it back, and the library also trims and retries once when the firmware refuses an
+  allocation. A shared state stays allocated until the OS reclaims boot services memory.
 
   Every function uses EFIAPI, the UEFI calling convention (Microsoft x64 on X64), whatever the
   object format: on ELF x86-64 compilers EFIAPI must be __attribute__((ms_abi)), as EDK2's GCC
@@ -97,3 +110,8 @@ void __attribute__((ms_abi)) uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
 #else
 #error "uefi_pool_alloc.h: cannot tell whether pointers are 32 or 64 bits wide"
 #endif
+
+/* The protocol GUID under which images publish shared allocator states (an EFI_GUID
+   initializer): for tools that look at them; the library finds them itself. */
+#define UEFI_POOL_ALLOC_SHARED_STATE_GUID \
+  { 0x57bcab77, 0xd32f, 0x43cf, { 0x9d, 0x27, 0xd2, 0x4a, 0x39, 0x80, 0x2b, 0x5a } }

@@ -11,17 +11,20 @@
 #   1. The C static library for x86_64-unknown-uefi and aarch64-unknown-uefi (release).
 #   2. bench/uefi/bench_app.c (+ tests/uefi/c/report.c, util.c) linked against it: three x64
 #      images that differ only in the order in which the schemes run (BENCH_ORDER=0,1,2), an
-#      AArch64 image, and bench/uefi/size_min.c (code size of the smallest user).
+#      AArch64 image, and bench/uefi/size_min.c (code size of the smallest user); and
+#      bench/uefi/images.c, which loads 8 copies of bench/uefi/images_worker.c (a driver with its
+#      own copy of the library) to measure one allocator per boot against private states.
 #   3. Three OVMF boots under `-icount shift=8,align=off,sleep=off` (deterministic instruction
 #      counts: every ratio comes from these), one AAVMF boot and one U-Boot boot (lib.sh's
 #      uboot firmware; skipped when its u-boot.bin is missing) of the AArch64 image under
-#      -icount, run BENCH_JOBS at a time, then one plain-TCG OVMF boot alone (wall-clock context).
+#      -icount, run BENCH_JOBS at a time, then one plain-TCG OVMF boot alone (wall-clock context)
+#      and the images boot (plain TCG: it measures pages and bytes only).
 #   4. bench/host (a Rust binary on tests/sim with trivial AllocatePool/FreePool stubs) under
 #      `valgrind --tool=callgrind`, one process per scenario.
 #   5. bench/report.py: medians and spread, tables, the SVG, the summary.
 #
 # Outputs under build/bench/: *.efi, *.map (lld-link maps), icount-{0,1,2}.log,
-# aa64-icount-0.log, uboot-aa64.log (AArch64 image in U-Boot), tcg.log, host.txt (callgrind
+# aa64-icount-0.log, uboot-aa64.log (AArch64 image in U-Boot), tcg.log, images.log, host.txt (callgrind
 # totals), host-self.txt (per-function costs), times.txt (wall times).
 # Environment: BENCH_JOBS (parallel -icount boots; default: CPUs, at most 3), BENCH_TIMEOUT
 # (seconds per boot, default 300), BENCH_FULL=1 (W6 with all 1 000 repetitions instead of 20:
@@ -101,6 +104,13 @@ run_firmware() {
     # The smallest user of the API, for the code-size table.
     uefi_c_app x64 "$out/size-min-x64.efi" target/x86_64-unknown-uefi/release/libuefi_pool_alloc.a -- \
         bench/uefi/size_min.c
+    # One allocator per boot: 8 copies of a worker driver, each with its own library, loaded from
+    # the loader's memory (the worker is embedded in it).
+    UEFI_SUBSYSTEM=efi_boot_service_driver uefi_c_app x64 "$out/images-worker-x64.efi" \
+        target/x86_64-unknown-uefi/release/libuefi_pool_alloc.a -- bench/uefi/images_worker.c
+    uefi_c_app x64 "$out/images-x64.efi" target/x86_64-unknown-uefi/release/libuefi_pool_alloc.a \
+        -DWORKER_EFI="\"$repo/$out/images-worker-x64.efi\"" -- \
+        bench/uefi/images.c tests/uefi/c/report.c tests/uefi/c/util.c
 
     # ARCH IMAGE LOG [FIRMWARE]: without FIRMWARE, the one lib.sh selected (UPA_FIRMWARE).
     local -a jobs=("x64 bench-x64-0 icount-0" "x64 bench-x64-1 icount-1" "x64 bench-x64-2 icount-2")
@@ -133,6 +143,8 @@ run_firmware() {
     for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
     # Alone, so that its wall-clock figures are not disturbed by the other boots.
     boot x64 "$out/bench-x64-0.efi" "$out/tcg.log" || failed=1
+    # Pages and bytes only, which do not depend on timing: plain TCG.
+    boot x64 "$out/images-x64.efi" "$out/images.log" || failed=1
     [ "$failed" = 0 ] || { say "a boot failed"; exit 1; }
 }
 

@@ -469,6 +469,8 @@ ia32_library() {
 # convention) with the flags every C app here uses plus CFLAGS, and links them with LIB into EFI
 # (lld-link's map beside it, EFI with .map for .efi). Objects go to a directory beside EFI.
 # No libc, no stack protector, no stack probes (__chkstk does not exist in firmware).
+# UEFI_SUBSYSTEM: lld-link's /subsystem (default efi_application; efi_boot_service_driver for a
+# driver that stays resident).
 uefi_c_app() {
     local arch=$1 efi=$2 lib=$3 clang_target lld_machine
     shift 3
@@ -494,7 +496,7 @@ uefi_c_app() {
         "${CLANG:-clang-19}" --target="$clang_target" "${flags[@]}" -c "$src" -o "$obj" || return 1
         objs+=("$obj")
     done
-    "${LLD_LINK:-lld-link-19}" /nologo /subsystem:efi_application /entry:efi_main /nodefaultlib \
+    "${LLD_LINK:-lld-link-19}" /nologo /subsystem:"${UEFI_SUBSYSTEM:-efi_application}" /entry:efi_main /nodefaultlib \
         /machine:"$lld_machine" /lldmap:"${efi%.efi}.map" /out:"$efi" "${objs[@]}" "$lib"
 }
 

@@ -17,8 +17,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::firmware;
 use crate::limits::{HEADER_SIZE, MAX_POOL_PATH_SIZE, POOL_ALIGN};
+use crate::shared;
 
 const SIZE_BITS: u32 = 24;
 const TAIL_BITS: u32 = 11;
@@ -98,7 +98,8 @@ impl Block {
 fn tag(address: usize, fields: u64) -> u64 {
     const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
     const FOLD: u64 = 0xD6E8_FEB8_6659_FD93;
-    (((address as u64 ^ firmware::tag_key()).wrapping_mul(SPREAD) ^ fields).wrapping_mul(FOLD))
+    (((address as u64 ^ shared::state().key.load(Ordering::Relaxed)).wrapping_mul(SPREAD) ^ fields)
+        .wrapping_mul(FOLD))
         >> TAG_SHIFT
 }
 

@@ -12,8 +12,13 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use crate::front;
 use crate::refusal::Caller;
 
-/// How many calls are in progress, with [`PENDING`] set while deferred work waits.
-static CALLS: AtomicUsize = AtomicUsize::new(0);
+/// How many calls are in progress (`State::calls`, counted over every image that shares the
+/// state), with [`PENDING`] set while deferred work waits.
+#[inline(always)]
+fn calls() -> &'static AtomicUsize {
+    &crate::shared::state().calls
+}
+
 const PENDING: usize = 1 << (usize::BITS - 1);
 
 /// A library call in progress: from the public entry point to its return.
@@ -26,9 +31,11 @@ pub(crate) struct Call {
 /// done.
 #[inline(always)]
 pub(crate) fn run<R>(caller: Caller, f: impl FnOnce(&Call) -> R) -> R {
-    CALLS.fetch_add(1, Relaxed);
+    // The state never changes during a call (only `pool_init`, which is no call, chooses it).
+    let calls = calls();
+    calls.fetch_add(1, Relaxed);
     let result = f(&Call { caller });
-    if CALLS.fetch_sub(1, Relaxed) == PENDING | 1 {
+    if calls.fetch_sub(1, Relaxed) == PENDING | 1 {
         settle_pending(caller);
     }
     result
@@ -38,13 +45,13 @@ impl Call {
     /// Whether no other library call is half done beneath this one.
     #[inline]
     pub(crate) fn outermost(&self) -> bool {
-        CALLS.load(Relaxed) & !PENDING == 1
+        calls().load(Relaxed) & !PENDING == 1
     }
 
     /// Leaves work for the outermost call to do as it returns.
     #[cold]
     pub(crate) fn defer(&self) {
-        CALLS.fetch_or(PENDING, Relaxed);
+        calls().fetch_or(PENDING, Relaxed);
     }
 }
 
@@ -53,7 +60,7 @@ impl Call {
 #[inline(never)]
 fn settle_pending(caller: Caller) {
     run(caller, |call| {
-        CALLS.fetch_and(!PENDING, Relaxed);
+        calls().fetch_and(!PENDING, Relaxed);
         front::settle_pending(call);
     });
 }

@@ -42,7 +42,9 @@ pub type EFI_SYSTEM_TABLE = uefi_raw::table::system::SystemTable;
 ///
 /// Records SystemTable, checks MemoryType and registers an EVT_SIGNAL_EXIT_BOOT_SERVICES event
 /// (TPL_NOTIFY) after which the library is inert. The system table is read anew on every call, and
-/// a NULL SystemTable->BootServices also makes the library inert.
+/// a NULL SystemTable->BootServices also makes the library inert. The first successful call
+/// joins the boot's shared allocator state, publishing it if no image did (see the file's
+/// description); an image that cannot (no protocol services, no memory) stays private.
 ///
 /// @param[in] ImageHandle  The image's handle; used to find its ImageDataType.
 /// @param[in] SystemTable  The image's system table.
@@ -69,13 +71,15 @@ pub unsafe extern "efiapi" fn pool_init(
 /// pool_init with options: POOL_PASS_THROUGH sends every block to the firmware (AllocatePool or
 /// AllocatePages per block, none from the small-block front), so that firmware debugging tools
 /// such as EDK2's heap guard, use-after-free detection and memory profile see each one; blocks
-/// the front holds from before stay valid. The EDK2 library passes it when
-/// PcdUefiPoolAllocPassThrough is TRUE.
+/// the front holds from before stay valid. POOL_PRIVATE keeps the image's allocator state its
+/// own instead of sharing the boot's: other images refuse its blocks, and it theirs. The first
+/// successful call of an image decides between shared and private for the image's life. The EDK2
+/// library passes PcdUefiPoolAllocPassThrough and PcdUefiPoolAllocPrivate.
 ///
 /// @param[in] ImageHandle  As for pool_init.
 /// @param[in] SystemTable  As for pool_init.
 /// @param[in] MemoryType   As for pool_init.
-/// @param[in] Options      0, or POOL_PASS_THROUGH.
+/// @param[in] Options      0, or POOL_PASS_THROUGH and/or POOL_PRIVATE.
 ///
 /// @retval EFI_SUCCESS            The library is ready.
 /// @retval EFI_INVALID_PARAMETER  As for pool_init, or an unknown bit in Options.
@@ -93,8 +97,8 @@ pub unsafe extern "efiapi" fn pool_init_ex(
 }
 
 /// Undoes pool_init, for images that unload (an EDK2 library destructor calls it): gives idle
-/// pages back as pool_trim does, then closes the ExitBootServices event. Live blocks stay valid
-/// and can be freed after a new pool_init.
+/// pages back as pool_trim does, then closes the ExitBootServices event. Live blocks stay valid:
+/// other images sharing the state can free them, and so can this one after a new pool_init.
 ///
 /// @retval EFI_SUCCESS      The library is uninitialised.
 /// @retval EFI_NOT_STARTED  The library was not initialised.
@@ -291,7 +295,9 @@ pub unsafe extern "efiapi" fn pool_usable_size(Ptr: *mut VOID) -> UINTN {
     })
 }
 
-/// Copies the library's allocation statistics. Works at any time, also before pool_init.
+/// Copies the allocation statistics of the allocator state the image uses: with a shared state,
+/// those of every image of the boot that shares it; with a private one (POOL_PRIVATE), the
+/// image's own. Works at any time, also before pool_init.
 ///
 /// @param[out] Stats  Receives the statistics.
 ///
@@ -311,10 +317,11 @@ pub unsafe extern "efiapi" fn pool_stats(Stats: *mut PoolStats) -> EFI_STATUS {
 }
 
 /// Gives back to the firmware every page of the small-block front that holds no live block
-/// (the pages the front keeps for reuse: at most one per size class), and the bookkeeping that
-/// only described them. After every block is freed and pool_trim returns, the library holds no
-/// firmware memory. Called from a notify function that interrupted another library call, it
-/// only asks for the work to be done as that call returns, and returns 0.
+/// (the pages the front keeps for reuse: at most one per size class and memory type), and the
+/// bookkeeping that only described them, for every image that shares the state. After every
+/// block is freed and pool_trim returns, the library holds no firmware memory but a shared
+/// state's own pool block. Called from a notify function that interrupted another library call,
+/// it only asks for the work to be done as that call returns, and returns 0.
 ///
 /// @return  The number of the front's pages given back; 0 if the library is not initialised or
 ///          boot services have ended.

@@ -7,14 +7,14 @@
 
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, Ordering};
 
 use uefi_raw::protocol::loaded_image::LoadedImageProtocol;
 use uefi_raw::table::boot::{AllocateType, BootServices, EventType, MemoryType, Tpl};
 use uefi_raw::table::system::SystemTable;
 use uefi_raw::{Event, Handle, Status};
 
-use crate::residue;
+use crate::{residue, shared};
 
 /// `pool_init`'s memory type meaning "the image's `ImageDataType`, else `EfiBootServicesData`".
 /// It lies in the range the UEFI spec reserves (`EfiMaxMemoryType..0x6FFFFFFF`), so it can never
@@ -30,13 +30,24 @@ static STATE: AtomicU8 = AtomicU8::new(UNINITIALISED);
 static SYSTEM_TABLE: AtomicPtr<SystemTable> = AtomicPtr::new(ptr::null_mut());
 static EXIT_EVENT: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 static MEMORY_TYPE: AtomicU32 = AtomicU32::new(0);
-static TAG_KEY: AtomicU64 = AtomicU64::new(0);
 static OPTIONS: AtomicU32 = AtomicU32::new(0);
 
 /// `pool_init_ex` option: every block goes to the firmware (the pool and page paths), none to
 /// the small-block front, so that firmware debugging tools (EDK2's heap guard, memory profile)
 /// see each one. Blocks the front holds from before stay valid.
 pub const POOL_PASS_THROUGH: u32 = 1;
+
+/// `pool_init_ex` option: the image keeps an allocator state of its own instead of sharing the
+/// boot's. Other images then refuse its blocks as foreign, and it theirs; its idle pages are its
+/// own. The first successful `pool_init_ex` of an image decides, for the image's life.
+pub const POOL_PRIVATE: u32 = 2;
+
+const OPTIONS_KNOWN: u32 = POOL_PASS_THROUGH | POOL_PRIVATE;
+
+/// The memory type of the library's own bookkeeping (the index, the front's records and slack
+/// tables): the image's memory type with a private state, `EfiBootServicesData` with a shared
+/// one, which any image may outlive.
+static BOOKKEEPING_TYPE: AtomicU32 = AtomicU32::new(0);
 
 /// Whether small blocks come from the front (not `POOL_PASS_THROUGH`).
 #[inline(always)]
@@ -93,12 +104,6 @@ pub(crate) fn services() -> Result<Services, Unavailable> {
     Ok(Services(bs))
 }
 
-/// The per-boot key that binds block tags to this library instance.
-#[inline]
-pub(crate) fn tag_key() -> u64 {
-    TAG_KEY.load(Ordering::Relaxed)
-}
-
 /// Whether UEFI lets pool memory be of this type. Stricter than EDK2, which also accepts
 /// unusable, MMIO and PAL code types for pool.
 pub(crate) fn is_pool_memory_type(memory_type: u32) -> bool {
@@ -119,7 +124,7 @@ pub(crate) unsafe fn init(
     memory_type: u32,
     options: u32,
 ) -> Status {
-    if system_table.is_null() || options & !POOL_PASS_THROUGH != 0 {
+    if system_table.is_null() || options & !OPTIONS_KNOWN != 0 {
         return Status::INVALID_PARAMETER;
     }
     // SAFETY: the caller passes the firmware's table.
@@ -169,15 +174,33 @@ pub(crate) unsafe fn init(
     EXIT_EVENT.store(event, Ordering::Relaxed);
     SYSTEM_TABLE.store(system_table, Ordering::Relaxed);
     MEMORY_TYPE.store(memory_type, Ordering::Relaxed);
-    OPTIONS.store(options, Ordering::Relaxed);
-    // The key survives fini/init cycles so that blocks allocated before stay valid; the tag hash
-    // mixes it, so the raw addresses serve.
+    // A state's key survives fini/init cycles so that blocks allocated before stay valid; the
+    // tag hash mixes it, so the raw addresses serve.
     let key = (system_table as u64 ^ (image as u64).rotate_left(29)) | 1;
-    let _ = TAG_KEY.compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed);
+    let services = Services(bs);
+    // At TPL_NOTIFY, so that two images cannot both publish a state; a caller above it (outside
+    // the contract) stays private.
+    let private = options & POOL_PRIVATE != 0;
+    match services.raise_tpl() {
+        // SAFETY: `bs` is live.
+        Some(_exclusive) => unsafe { shared::decide(bs, private, key) },
+        None => unsafe { shared::decide(bs, true, key) },
+    }
+    let bookkeeping = if shared::is_shared() {
+        MemoryType::BOOT_SERVICES_DATA.0
+    } else {
+        memory_type
+    };
+    BOOKKEEPING_TYPE.store(bookkeeping, Ordering::Relaxed);
     residue::forget();
-    crate::front::adopt_memory_type(memory_type);
+    // Every image claims a kind, the front on or not: page-path blocks are told apart by it.
+    let front = crate::front::claim_kind(memory_type) && options & POOL_PASS_THROUGH == 0;
+    OPTIONS.store(
+        options | if front { 0 } else { POOL_PASS_THROUGH },
+        Ordering::Relaxed,
+    );
     STATE.store(READY, Ordering::Release);
-    FRONT_READY.store(options & POOL_PASS_THROUGH == 0, Ordering::Release);
+    FRONT_READY.store(front, Ordering::Release);
     Status::SUCCESS
 }
 
@@ -246,13 +269,27 @@ impl Services {
         MemoryType(MEMORY_TYPE.load(Ordering::Relaxed))
     }
 
+    fn bookkeeping_type() -> MemoryType {
+        MemoryType(BOOKKEEPING_TYPE.load(Ordering::Relaxed))
+    }
+
     /// `AllocatePool` of the library's memory type; `None` on any failure, including the
     /// NULL-with-success some firmware returns for size 0.
     #[inline(always)]
     pub(crate) fn allocate_pool(self, size: usize) -> Option<*mut u8> {
+        self.allocate_pool_of(Self::memory_type(), size)
+    }
+
+    /// [`Self::allocate_pool`] of the bookkeeping memory type.
+    pub(crate) fn allocate_bookkeeping_pool(self, size: usize) -> Option<*mut u8> {
+        self.allocate_pool_of(Self::bookkeeping_type(), size)
+    }
+
+    #[inline(always)]
+    fn allocate_pool_of(self, memory_type: MemoryType, size: usize) -> Option<*mut u8> {
         let mut buffer = ptr::null_mut();
         // SAFETY: `self` was live at the start of this library call.
-        let status = unsafe { ((*self.0).allocate_pool)(Self::memory_type(), size, &mut buffer) };
+        let status = unsafe { ((*self.0).allocate_pool)(memory_type, size, &mut buffer) };
         (status == Status::SUCCESS && !buffer.is_null()).then_some(buffer)
     }
 
@@ -265,25 +302,41 @@ impl Services {
     /// `AllocatePages(AllocateAnyPages)`. Address 0 is a valid answer from firmware but not a
     /// usable pointer, so such pages are held while asking again, then returned.
     pub(crate) fn allocate_pages(self, pages: usize) -> Option<usize> {
-        let first = self.allocate_pages_of(AllocateType::ANY_PAGES, 0, pages)?;
+        self.allocate_any_pages(Self::memory_type(), pages)
+    }
+
+    /// [`Self::allocate_pages`] of the bookkeeping memory type.
+    pub(crate) fn allocate_bookkeeping_pages(self, pages: usize) -> Option<usize> {
+        self.allocate_any_pages(Self::bookkeeping_type(), pages)
+    }
+
+    fn allocate_any_pages(self, memory_type: MemoryType, pages: usize) -> Option<usize> {
+        let any = AllocateType::ANY_PAGES;
+        let first = self.allocate_pages_of(any, memory_type, 0, pages)?;
         if first != 0 {
             return Some(first);
         }
-        let second = self.allocate_pages_of(AllocateType::ANY_PAGES, 0, pages);
+        let second = self.allocate_pages_of(any, memory_type, 0, pages);
         let _ = self.free_pages(0, pages);
         second.filter(|&address| address != 0)
     }
 
     /// `AllocatePages(AllocateAddress)`: the pages at `address`, if they are free.
     pub(crate) fn allocate_pages_at(self, address: usize, pages: usize) -> bool {
-        self.allocate_pages_of(AllocateType::ADDRESS, address, pages) == Some(address)
+        let at = AllocateType::ADDRESS;
+        self.allocate_pages_of(at, Self::memory_type(), address, pages) == Some(address)
     }
 
-    fn allocate_pages_of(self, kind: AllocateType, address: usize, pages: usize) -> Option<usize> {
+    fn allocate_pages_of(
+        self,
+        kind: AllocateType,
+        memory_type: MemoryType,
+        address: usize,
+        pages: usize,
+    ) -> Option<usize> {
         let mut memory = address as u64;
         // SAFETY: `self` was live at the start of this library call.
-        let status =
-            unsafe { ((*self.0).allocate_pages)(kind, Self::memory_type(), pages, &mut memory) };
+        let status = unsafe { ((*self.0).allocate_pages)(kind, memory_type, pages, &mut memory) };
         if status != Status::SUCCESS {
             return None;
         }
@@ -323,4 +376,34 @@ impl Services {
             })
         }
     }
+}
+
+/// Swaps this module's per-image statics with `saved` (see `hooks::Image`).
+#[cfg(feature = "test-hooks")]
+pub(crate) fn swap_image(saved: &mut [usize]) {
+    use Ordering::Relaxed;
+    let [
+        state,
+        table,
+        event,
+        memory_type,
+        options,
+        bookkeeping,
+        front,
+        ..,
+    ] = saved
+    else {
+        return;
+    };
+    *state = STATE.swap(*state as u8, Relaxed) as usize;
+    *table = SYSTEM_TABLE
+        .swap(ptr::with_exposed_provenance_mut(*table), Relaxed)
+        .expose_provenance();
+    *event = EXIT_EVENT
+        .swap(ptr::with_exposed_provenance_mut(*event), Relaxed)
+        .expose_provenance();
+    *memory_type = MEMORY_TYPE.swap(*memory_type as u32, Relaxed) as usize;
+    *options = OPTIONS.swap(*options as u32, Relaxed) as usize;
+    *bookkeeping = BOOKKEEPING_TYPE.swap(*bookkeeping as u32, Relaxed) as usize;
+    *front = FRONT_READY.swap(*front != 0, Relaxed) as usize;
 }

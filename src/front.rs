@@ -15,20 +15,24 @@
 //! the class's current page (so a lone alloc/free pair costs no firmware call). Giving memory back
 //! happens only in the outermost library call (`call.rs`); a nested call leaves it pending.
 //!
-//! Idle memory: after every block is freed, the front holds at most one page per class used
-//! (its current page) and the records and index entries describing them; `pool_trim` gives
+//! Each memory type has its own set of classes, a kind (up to `KINDS` per state): an image
+//! allocates from the kind of its `pool_init` memory type, and a freed block goes back to its
+//! page's kind, whichever image frees it, so no page ever holds blocks of two memory types.
+//!
+//! Idle memory: after every block is freed, the front holds at most one page per class and kind
+//! used (its current page) and the records and index entries describing them; `pool_trim` gives
 //! those back too.
 
 use core::cell::Cell;
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use crate::call::Call;
 use crate::classes::{CLASSES, Geometry, INTERNAL, INTERNAL_SIZE};
 use crate::firmware::{self, RaisedTpl, Services};
 use crate::index::{self, Entry};
 use crate::limits::PAGE_SIZE;
-use crate::records::{self, Placement, Record, State};
+use crate::records::{self, KINDS, Placement, Record, State};
 use crate::{hooks, stats};
 
 /// A class's pages.
@@ -39,36 +43,86 @@ struct Class {
     listed: Cell<*mut Record>,
 }
 
-struct Classes([Class; CLASSES]);
-// SAFETY: `current` is atomic; `listed` is touched only at TPL_NOTIFY, and boot services run on
-// one CPU.
-unsafe impl Sync for Classes {}
-
-static STATE: Classes = Classes(
-    [const {
-        Class {
-            current: AtomicPtr::new(ptr::null_mut()),
-            listed: Cell::new(ptr::null_mut()),
-        }
-    }; CLASSES],
-);
-
-/// The pages of `class`.
-#[inline(always)]
-fn class_state(class: usize) -> &'static Class {
-    debug_assert!(class < CLASSES);
-    // SAFETY: every class comes from `classes::class_of`, is INTERNAL, or is a record's, which
-    // `records::alloc` wrote with a class below CLASSES. (Indexing would link panic code.)
-    unsafe { STATE.0.get_unchecked(class) }
+/// The front's pages of one memory type: a kind (a record names its kind).
+#[repr(C)]
+struct Kind {
+    /// The memory type plus one (every u32 is a memory type), or [`UNCLAIMED`].
+    memory_type: AtomicU64,
+    classes: [Class; CLASSES],
 }
 
-/// Pages of caller blocks the front holds (internal pages count as bookkeeping).
-static PAGES: AtomicUsize = AtomicUsize::new(0);
+const UNCLAIMED: u64 = 0;
+
+/// The front's share of the allocator's state (`shared.rs`).
+#[repr(C)]
+pub(crate) struct Front {
+    /// Pages of caller blocks the front holds (internal pages count as bookkeeping).
+    pages: AtomicUsize,
+    /// Set while `sweep` walks the index (at TPL_NOTIFY, in the outermost call).
+    sweeping: AtomicBool,
+    kinds: [Kind; KINDS],
+}
+
+impl Front {
+    pub(crate) const fn new() -> Front {
+        Front {
+            pages: AtomicUsize::new(0),
+            sweeping: AtomicBool::new(false),
+            kinds: [const {
+                Kind {
+                    memory_type: AtomicU64::new(UNCLAIMED),
+                    classes: [const {
+                        Class {
+                            current: AtomicPtr::new(ptr::null_mut()),
+                            listed: Cell::new(ptr::null_mut()),
+                        }
+                    }; CLASSES],
+                }
+            }; KINDS],
+        }
+    }
+}
+
+#[inline(always)]
+fn front() -> &'static Front {
+    &crate::shared::state().front
+}
+
+/// The kind this image's blocks come from (that of `pool_init`'s memory type), or [`NO_KIND`].
+static KIND: AtomicUsize = AtomicUsize::new(NO_KIND);
+const NO_KIND: usize = KINDS;
+/// That kind's classes in the state: what the allocation path reads, one load instead of two.
+static OWN_CLASSES: AtomicPtr<Class> = AtomicPtr::new(ptr::null_mut());
+
+/// The pages of `class` of `kind`.
+#[inline(always)]
+fn class_state(kind: usize, class: usize) -> &'static Class {
+    debug_assert!(class < CLASSES && kind < KINDS);
+    // SAFETY: every class comes from `classes::class_of`, is INTERNAL, or is a record's, which
+    // `records::alloc` wrote with a class below CLASSES; kinds are masked below KINDS. (Indexing
+    // would link panic code.)
+    unsafe {
+        front()
+            .kinds
+            .get_unchecked(kind % KINDS)
+            .classes
+            .get_unchecked(class)
+    }
+}
+
+/// The pages of `record`'s class.
+#[inline(always)]
+fn class_of_record(placement: Placement) -> &'static Class {
+    class_state(placement.kind(), placement.class())
+}
 
 /// A block of `class` holding `size` bytes, or NULL when no page can be had.
 #[inline(always)]
 pub(crate) fn alloc(class: usize, size: usize, call: &Call) -> *mut u8 {
-    let Some((record, slot)) = take(class, call) else {
+    // SAFETY: the front is ready, so `claim_kind` set OWN_CLASSES; classes come from
+    // `classes::class_of`, below CLASSES.
+    let own = unsafe { &*OWN_CLASSES.load(Ordering::Relaxed).add(class) };
+    let Some((record, slot)) = take_from(own, KIND.load(Ordering::Relaxed), class, call) else {
         return ptr::null_mut();
     };
     let placement = record.placement();
@@ -81,10 +135,20 @@ pub(crate) fn alloc(class: usize, size: usize, call: &Call) -> *mut u8 {
     ptr::with_exposed_provenance_mut(placement.page() + slot * geometry.size())
 }
 
-/// A free slot of `class`, taken.
+/// A free slot of `class` of `kind`, taken.
 #[inline(always)]
-fn take(class: usize, call: &Call) -> Option<(&'static Record, usize)> {
-    let class_state = class_state(class);
+fn take(kind: usize, class: usize, call: &Call) -> Option<(&'static Record, usize)> {
+    take_from(class_state(kind, class), kind, class, call)
+}
+
+/// [`take`] from `class_state`, the pages of `class` of `kind`.
+#[inline(always)]
+fn take_from(
+    class_state: &'static Class,
+    kind: usize,
+    class: usize,
+    call: &Call,
+) -> Option<(&'static Record, usize)> {
     loop {
         let current = class_state.current.load(Ordering::Acquire);
         hooks::step();
@@ -94,7 +158,7 @@ fn take(class: usize, call: &Call) -> Option<(&'static Record, usize)> {
                 return Some((record, slot));
             }
         }
-        if !refill(class, current, call) {
+        if !refill(kind, class, current, call) {
             return None;
         }
     }
@@ -155,7 +219,7 @@ fn slack_table(record: &Record, call: &Call) -> *mut u8 {
     if !existing.is_null() {
         return existing;
     }
-    let Some((holder, slot)) = take(INTERNAL, call) else {
+    let Some((holder, slot)) = take(record.placement().kind(), INTERNAL, call) else {
         return ptr::null_mut();
     };
     let table = ptr::with_exposed_provenance_mut(holder.page() + slot * INTERNAL_SIZE);
@@ -230,9 +294,7 @@ fn free_block(record: &Record, placement: Placement, address: usize, call: &Call
 fn after_free(record: &Record, placement: Placement, slot: usize, old: u64, new: u64, call: &Call) {
     if (old == !0 || new == placement.geometry().empty[records::word_of(slot)])
         && !ptr::eq(
-            class_state(placement.class())
-                .current
-                .load(Ordering::Relaxed),
+            class_of_record(placement).current.load(Ordering::Relaxed),
             record,
         )
     {
@@ -282,14 +344,14 @@ pub(crate) fn resize(
 /// none to be had (or the caller runs above TPL_NOTIFY).
 #[cold]
 #[inline(never)]
-fn refill(class: usize, seen: *mut Record, call: &Call) -> bool {
+fn refill(kind: usize, class: usize, seen: *mut Record, call: &Call) -> bool {
     let Ok(services) = firmware::services() else {
         return false;
     };
     let Some(exclusive) = services.raise_tpl() else {
         return false;
     };
-    let class_state = class_state(class);
+    let class_state = class_state(kind, class);
     let current = class_state.current.load(Ordering::Acquire);
     // SAFETY: records stay valid while this call runs.
     if let Some(record) = unsafe { current.as_ref() } {
@@ -298,9 +360,9 @@ fn refill(class: usize, seen: *mut Record, call: &Call) -> bool {
             return true;
         }
     }
-    let next = match unlink_first(class) {
+    let next = match unlink_first(kind, class) {
         Some(record) => record,
-        None => match new_page(&exclusive, services, class, call) {
+        None => match new_page(&exclusive, services, kind, class, call) {
             Some(record) => record,
             None => return false,
         },
@@ -315,17 +377,26 @@ fn refill(class: usize, seen: *mut Record, call: &Call) -> bool {
     true
 }
 
-/// A fresh page for `class` with its record and index entry; the firmware's refusal gets one
-/// retry after `pool_trim`'s work, in the outermost call.
+/// A fresh page for `class` of `kind` with its record and index entry; the firmware's refusal
+/// gets one retry after `pool_trim`'s work, in the outermost call. Internal pages are
+/// bookkeeping, of the bookkeeping memory type.
 fn new_page(
     exclusive: &RaisedTpl,
     services: Services,
+    kind: usize,
     class: usize,
     call: &Call,
 ) -> Option<*mut Record> {
-    let page = services.allocate_pages(1).or_else(|| {
-        if call.outermost() && sweep(exclusive, services, call, true) > 0 {
+    let allocate = || {
+        if class == INTERNAL {
+            services.allocate_bookkeeping_pages(1)
+        } else {
             services.allocate_pages(1)
+        }
+    };
+    let page = allocate().or_else(|| {
+        if call.outermost() && sweep(exclusive, services, call, true) > 0 {
+            allocate()
         } else {
             None
         }
@@ -334,7 +405,7 @@ fn new_page(
         stats::refused();
         return None;
     };
-    let record = records::alloc(exclusive, services, page, class, State::Current);
+    let record = records::alloc(exclusive, services, page, kind, class, State::Current);
     let indexed = record.filter(|&record| {
         let indexed = index::insert(exclusive, call, services, page, Entry::Front(record));
         if !indexed {
@@ -351,7 +422,7 @@ fn new_page(
         stats::bookkeeping(0, PAGE_SIZE);
     } else {
         stats::requested(PAGE_SIZE);
-        PAGES.fetch_add(1, Ordering::Relaxed);
+        front().pages.fetch_add(1, Ordering::Relaxed);
     }
     indexed
 }
@@ -370,14 +441,11 @@ fn settle(record: &Record, call: &Call) {
     };
     // Not while a sweep walks the index: the table must stay as it is under it.
     if settle_page(&exclusive, services, record, call, false) > 0
-        && !SWEEPING.load(Ordering::Relaxed)
+        && !front().sweeping.load(Ordering::Relaxed)
     {
         index::tidy(call, services, false);
     }
 }
-
-/// Set while `sweep` walks the index (at TPL_NOTIFY, in the outermost call).
-static SWEEPING: AtomicBool = AtomicBool::new(false);
 
 /// Puts `record` where its bitmap says it belongs; returns 1 if its page went back to the
 /// firmware. With `trim`, an empty current page goes back too.
@@ -388,7 +456,7 @@ fn settle_page(
     call: &Call,
     trim: bool,
 ) -> usize {
-    let class_state = class_state(record.class());
+    let class_state = class_of_record(record.placement());
     let current = ptr::eq(class_state.current.load(Ordering::Relaxed), record);
     if record.state() == State::Detached && !record.is_full() {
         link(record);
@@ -429,12 +497,12 @@ fn release(exclusive: &RaisedTpl, services: Services, record: &Record, call: &Ca
     if class == INTERNAL {
         stats::bookkeeping(PAGE_SIZE, 0);
     } else {
-        PAGES.fetch_sub(1, Ordering::Relaxed);
+        front().pages.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 fn link(record: &Record) {
-    let class_state = class_state(record.class());
+    let class_state = class_of_record(record.placement());
     let head = class_state.listed.get();
     record.prev.set(ptr::null_mut());
     record.next.set(head);
@@ -452,7 +520,7 @@ fn unlink(record: &Record) {
     unsafe {
         match prev.as_ref() {
             Some(prev) => prev.next.set(next),
-            None => class_state(record.class()).listed.set(next),
+            None => class_of_record(record.placement()).listed.set(next),
         }
         if let Some(next) = next.as_ref() {
             next.prev.set(prev);
@@ -460,8 +528,8 @@ fn unlink(record: &Record) {
     }
 }
 
-fn unlink_first(class: usize) -> Option<*mut Record> {
-    let head = class_state(class).listed.get();
+fn unlink_first(kind: usize, class: usize) -> Option<*mut Record> {
+    let head = class_state(kind, class).listed.get();
     // SAFETY: listed records are live; at TPL_NOTIFY.
     unsafe { head.as_ref() }.map(|record| {
         unlink(record);
@@ -472,7 +540,7 @@ fn unlink_first(class: usize) -> Option<*mut Record> {
 /// Settles every front page (pending work, `pool_trim`); returns the caller pages given back.
 /// Internal pages come second: giving caller pages back frees their slack tables.
 fn sweep(exclusive: &RaisedTpl, services: Services, call: &Call, trim: bool) -> usize {
-    let was_sweeping = SWEEPING.swap(true, Ordering::Relaxed);
+    let was_sweeping = front().sweeping.swap(true, Ordering::Relaxed);
     let mut released = 0;
     for internal in [false, true] {
         index::for_each_front(|record| {
@@ -486,7 +554,7 @@ fn sweep(exclusive: &RaisedTpl, services: Services, call: &Call, trim: bool) -> 
             }
         });
     }
-    SWEEPING.store(was_sweeping, Ordering::Relaxed);
+    front().sweeping.store(was_sweeping, Ordering::Relaxed);
     released
 }
 
@@ -521,23 +589,37 @@ pub(crate) fn trim(call: &Call) -> usize {
     released
 }
 
-/// The memory type of the front's pages (`pool_init`'s), or `u32::MAX` before any.
-static PAGE_TYPE: AtomicU32 = AtomicU32::new(u32::MAX);
+/// At `pool_init`: makes this image's blocks come from the kind of `memory_type`, claiming a
+/// kind for it if no image claimed one yet; `false` if every kind belongs to another memory
+/// type (the image then goes without the front). Pages of a memory type an earlier
+/// `pool_init` chose keep their kind: their blocks stay valid and go back as usual.
+pub(crate) fn claim_kind(memory_type: u32) -> bool {
+    let memory_type = u64::from(memory_type) + 1;
+    for (kind, slot) in front().kinds.iter().enumerate() {
+        let claimed = match slot.memory_type.compare_exchange(
+            UNCLAIMED,
+            memory_type,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => true,
+            Err(owner) => owner == memory_type,
+        };
+        if claimed {
+            KIND.store(kind, Ordering::Relaxed);
+            OWN_CLASSES.store(slot.classes.as_ptr().cast_mut(), Ordering::Relaxed);
+            return true;
+        }
+    }
+    KIND.store(NO_KIND, Ordering::Relaxed);
+    OWN_CLASSES.store(ptr::null_mut(), Ordering::Relaxed);
+    false
+}
 
-/// At `pool_init` (no other call runs): pages of another memory type are retired, so that every
-/// new block has the type asked for; their blocks stay valid and they go back once empty.
-pub(crate) fn adopt_memory_type(memory_type: u32) {
-    if PAGE_TYPE.swap(memory_type, Ordering::Relaxed) == memory_type {
-        return;
-    }
-    index::for_each_front(|record| {
-        // SAFETY: a live record; nothing else runs during pool_init.
-        unsafe { &*record }.set_state(State::Retired);
-    });
-    for class in &STATE.0 {
-        class.current.store(ptr::null_mut(), Ordering::Relaxed);
-        class.listed.set(ptr::null_mut());
-    }
+/// The kind of this image's memory type, if it has one.
+pub(crate) fn kind() -> Option<usize> {
+    let kind = KIND.load(Ordering::Relaxed);
+    (kind < KINDS).then_some(kind)
 }
 
 /// Pages of caller blocks the front holds, and their bytes not in a live block.
@@ -550,15 +632,35 @@ pub(crate) fn holdings() -> (usize, usize) {
             idle += PAGE_SIZE - record.live() * record.geometry().size();
         }
     });
-    (PAGES.load(Ordering::Relaxed), idle)
+    (front().pages.load(Ordering::Relaxed), idle)
 }
 
+/// Swaps this image's kind with `saved` (see `hooks::Image`).
+#[cfg(feature = "test-hooks")]
+pub(crate) fn swap_image(saved: &mut [usize; 2]) {
+    *saved = [
+        KIND.swap(saved[0], Ordering::Relaxed),
+        OWN_CLASSES
+            .swap(
+                ptr::with_exposed_provenance_mut(saved[1]),
+                Ordering::Relaxed,
+            )
+            .expose_provenance(),
+    ];
+}
+
+/// Forgets every page of the state (see `hooks::forget_state`).
 #[cfg(feature = "test-hooks")]
 pub(crate) fn forget() {
-    for class in &STATE.0 {
-        class.current.store(ptr::null_mut(), Ordering::Relaxed);
-        class.listed.set(ptr::null_mut());
+    let front = front();
+    for kind in &front.kinds {
+        kind.memory_type.store(UNCLAIMED, Ordering::Relaxed);
+        for class in &kind.classes {
+            class.current.store(ptr::null_mut(), Ordering::Relaxed);
+            class.listed.set(ptr::null_mut());
+        }
     }
-    PAGES.store(0, Ordering::Relaxed);
-    PAGE_TYPE.store(u32::MAX, Ordering::Relaxed);
+    front.pages.store(0, Ordering::Relaxed);
+    KIND.store(NO_KIND, Ordering::Relaxed);
+    OWN_CLASSES.store(ptr::null_mut(), Ordering::Relaxed);
 }

@@ -66,7 +66,8 @@ impl PoolAllocator {
     }
 
     /// [`PoolAllocator::init`] with an explicit memory type and options (see `pool_init_ex`:
-    /// [`POOL_PASS_THROUGH`](crate::POOL_PASS_THROUGH) sends every block to the firmware).
+    /// [`POOL_PASS_THROUGH`](crate::POOL_PASS_THROUGH) sends every block to the firmware,
+    /// [`POOL_PRIVATE`](crate::POOL_PRIVATE) keeps the image out of the boot's shared state).
     ///
     /// # Safety
     /// As for [`PoolAllocator::init`].
@@ -83,7 +84,7 @@ impl PoolAllocator {
         }
     }
 
-    /// The library's statistics, C and Rust blocks together.
+    /// The library's statistics, C and Rust blocks together, of every image sharing the state.
     pub fn stats(&self) -> PoolStats {
         call::run(Caller::STATS, |_| stats::snapshot())
     }

@@ -45,6 +45,9 @@ pub(crate) struct PageBlock {
     pub address: usize,
     pub size: usize,
     pub align: usize,
+    /// The kind (`front.rs`) of the memory type its pages were allocated as, if it has one: a
+    /// block grows in place only by pages of its own type.
+    pub kind: Option<usize>,
 }
 
 /// Pages a block of `size` bytes occupies: at least one, so that size 0 gets a unique address.
@@ -63,9 +66,9 @@ impl PageBlock {
     }
 }
 
-/// One slot: the page address with the kind of entry in its low 12 bits (log2 of a page-path
-/// block's alignment, [`POOL_BLOCK`] or [`FRONT`]), and a value (a page-path block's size, a
-/// front page's record).
+/// One slot: the page address with the kind of entry in its low 12 bits ([`POOL_BLOCK`],
+/// [`FRONT`], or for a page-path block log2 of its alignment and its kind plus one, 0 for none),
+/// and a value (a page-path block's size, a front page's record).
 #[repr(C)]
 struct Slot {
     key: AtomicUsize,
@@ -77,37 +80,71 @@ const TOMBSTONE: usize = usize::MAX;
 const LOW_BITS: usize = PAGE_SIZE - 1;
 const POOL_BLOCK: usize = 0x800;
 const FRONT: usize = 0x801;
+const LOG2_ALIGN: usize = 0x1F;
+const KIND_SHIFT: u32 = 5;
+const KIND_CODE: usize = 0xF;
+const _: () = assert!(crate::limits::POOL_MAX_ALIGN.trailing_zeros() as usize <= LOG2_ALIGN);
+const _: () = assert!(crate::records::KINDS < KIND_CODE && (KIND_CODE << KIND_SHIFT) < POOL_BLOCK);
 const MIN_LOG2: usize = 5;
 /// Slots at the table's start that are never used (see the module docs).
 const UNUSED: usize = OVERFLOW_REACH / size_of::<Slot>();
 
-/// The table's slots, or null; and log2 of its capacity. Both change only while no reader is
-/// half done (see the module docs), so a reader always sees a matching pair.
-static SLOTS: AtomicPtr<Slot> = AtomicPtr::new(ptr::null_mut());
-static LOG2: AtomicUsize = AtomicUsize::new(0);
-/// The capacity minus one, kept with `LOG2`.
-static MASK: AtomicUsize = AtomicUsize::new(0);
-/// Slots holding a key or a tombstone.
-static USED: AtomicUsize = AtomicUsize::new(0);
-/// Slots holding a key.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// The index's share of the allocator's state (`shared.rs`). The table's slots, or null, and
+/// log2 of its capacity change only while no reader is half done (see the module docs), so a
+/// reader always sees a matching pair.
+#[repr(C)]
+pub(crate) struct Index {
+    slots: AtomicPtr<Slot>,
+    log2: AtomicUsize,
+    /// The capacity minus one, kept with `log2`.
+    mask: AtomicUsize,
+    /// Slots holding a key or a tombstone.
+    used: AtomicUsize,
+    /// Slots holding a key.
+    live: AtomicUsize,
+}
+
+impl Index {
+    pub(crate) const fn new() -> Index {
+        Index {
+            slots: AtomicPtr::new(ptr::null_mut()),
+            log2: AtomicUsize::new(0),
+            mask: AtomicUsize::new(0),
+            used: AtomicUsize::new(0),
+            live: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[inline(always)]
+fn index() -> &'static Index {
+    &crate::shared::state().index
+}
 
 fn key_of(address: usize, entry: Entry) -> (usize, usize) {
     match entry {
         Entry::Front(record) => (address | FRONT, record.expose_provenance()),
-        Entry::Pages(block) => (address | block.align.trailing_zeros() as usize, block.size),
+        Entry::Pages(block) => {
+            let kind = block.kind.map_or(0, |kind| kind + 1) << KIND_SHIFT;
+            (
+                address | block.align.trailing_zeros() as usize | kind,
+                block.size,
+            )
+        }
         Entry::PoolBlock => (address | POOL_BLOCK, 0),
     }
 }
 
+#[inline(always)]
 fn entry_of(key: usize, value: usize) -> Entry {
     match key & LOW_BITS {
         FRONT => Entry::Front(ptr::with_exposed_provenance_mut(value)),
         POOL_BLOCK => Entry::PoolBlock,
-        log2_align => Entry::Pages(PageBlock {
+        bits => Entry::Pages(PageBlock {
             address: key & !LOW_BITS,
             size: value,
-            align: 1 << log2_align,
+            align: 1 << (bits & LOG2_ALIGN),
+            kind: ((bits >> KIND_SHIFT) & KIND_CODE).checked_sub(1),
         }),
     }
 }
@@ -123,11 +160,12 @@ struct Table {
 impl Table {
     #[inline(always)]
     fn load() -> Option<Table> {
-        let slots = SLOTS.load(Ordering::Acquire);
+        let index = index();
+        let slots = index.slots.load(Ordering::Acquire);
         (!slots.is_null()).then(|| Table {
             slots,
-            log2: LOG2.load(Ordering::Relaxed),
-            mask: MASK.load(Ordering::Relaxed),
+            log2: index.log2.load(Ordering::Relaxed),
+            mask: index.mask.load(Ordering::Relaxed),
         })
     }
 
@@ -217,7 +255,7 @@ pub(crate) fn remove(address: usize) -> Option<Entry> {
             .compare_exchange(key, TOMBSTONE, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            LIVE.fetch_sub(1, Ordering::Relaxed);
+            index().live.fetch_sub(1, Ordering::Relaxed);
             return Some(entry_of(key, slot.value.load(Ordering::Relaxed)));
         }
     }
@@ -233,13 +271,13 @@ pub(crate) fn insert(
     address: usize,
     entry: Entry,
 ) -> bool {
-    let used = USED.load(Ordering::Relaxed) + 1;
+    let used = index().used.load(Ordering::Relaxed) + 1;
     let mut table = Table::load();
     let capacity = table.map_or(0, Table::usable);
     if used * 4 > capacity * 3 {
         // A first table frees nothing, so any call may make it.
         if table.is_none() || call.outermost() {
-            let live = LIVE.load(Ordering::Relaxed) + 1;
+            let live = index().live.load(Ordering::Relaxed) + 1;
             // Half full after the rebuild: room to grow before the next one.
             table = rebuild(services, live * 2);
         } else if used * 8 > capacity * 7 {
@@ -251,8 +289,8 @@ pub(crate) fn insert(
     };
     let (key, value) = key_of(address, entry);
     table.put(key, value);
-    USED.fetch_add(1, Ordering::Relaxed);
-    LIVE.fetch_add(1, Ordering::Relaxed);
+    index().used.fetch_add(1, Ordering::Relaxed);
+    index().live.fetch_add(1, Ordering::Relaxed);
     true
 }
 
@@ -271,8 +309,8 @@ pub(crate) fn tidy(call: &Call, services: Services, all: bool) {
     let Some(table) = Table::load() else {
         return;
     };
-    let live = LIVE.load(Ordering::Relaxed);
-    let used = USED.load(Ordering::Relaxed);
+    let live = index().live.load(Ordering::Relaxed);
+    let used = index().used.load(Ordering::Relaxed);
     let shrink = live * 8 < table.usable() && table.log2 > MIN_LOG2;
     let tombstones = used > live * 2 + table.usable() / 4;
     if !((live == 0 && (all || used > 0)) || shrink || tombstones) || !call.outermost() {
@@ -283,13 +321,13 @@ pub(crate) fn tidy(call: &Call, services: Services, all: bool) {
     };
     if live == 0 && all {
         release(table, services);
-        SLOTS.store(ptr::null_mut(), Ordering::Release);
-        USED.store(0, Ordering::Relaxed);
+        index().slots.store(ptr::null_mut(), Ordering::Release);
+        index().used.store(0, Ordering::Relaxed);
     } else if live == 0 && !shrink {
         // Only tombstones left: clear them in place, no new table.
         // SAFETY: the table's own slots; no reader is half done (outermost call, TPL_NOTIFY).
         unsafe { ptr::write_bytes(table.slots, 0, table.capacity()) };
-        USED.store(0, Ordering::Relaxed);
+        index().used.store(0, Ordering::Relaxed);
     } else {
         let _ = rebuild(services, live * 2);
     }
@@ -324,10 +362,10 @@ fn rebuild(services: Services, wanted: usize) -> Option<Table> {
     // From a page on, whole pages: a pool block of n pages costs n + 1 with EDK2's header.
     let memory = if bytes >= PAGE_SIZE {
         services
-            .allocate_pages(bytes / PAGE_SIZE)
+            .allocate_bookkeeping_pages(bytes / PAGE_SIZE)
             .map(ptr::with_exposed_provenance_mut)
     } else {
-        services.allocate_pool(bytes)
+        services.allocate_bookkeeping_pool(bytes)
     };
     let Some(memory) = memory else {
         return old;
@@ -350,11 +388,11 @@ fn rebuild(services: Services, wanted: usize) -> Option<Table> {
             }
         }
     }
-    LOG2.store(log2, Ordering::Relaxed);
-    MASK.store(new.mask, Ordering::Relaxed);
-    SLOTS.store(new.slots, Ordering::Release);
-    USED.store(live, Ordering::Relaxed);
-    LIVE.store(live, Ordering::Relaxed);
+    index().log2.store(log2, Ordering::Relaxed);
+    index().mask.store(new.mask, Ordering::Relaxed);
+    index().slots.store(new.slots, Ordering::Release);
+    index().used.store(live, Ordering::Relaxed);
+    index().live.store(live, Ordering::Relaxed);
     stats::bookkeeping(0, bytes);
     if let Some(old) = old {
         release(old, services);
@@ -374,12 +412,12 @@ fn release(table: Table, services: Services) {
 
 #[cfg(feature = "test-hooks")]
 pub(crate) fn table_start() -> *mut u8 {
-    SLOTS.load(Ordering::Relaxed).cast()
+    index().slots.load(Ordering::Relaxed).cast()
 }
 
 #[cfg(feature = "test-hooks")]
 pub(crate) fn forget() {
-    SLOTS.store(ptr::null_mut(), Ordering::Relaxed);
-    USED.store(0, Ordering::Relaxed);
-    LIVE.store(0, Ordering::Relaxed);
+    index().slots.store(ptr::null_mut(), Ordering::Relaxed);
+    index().used.store(0, Ordering::Relaxed);
+    index().live.store(0, Ordering::Relaxed);
 }

@@ -7,7 +7,8 @@
 //!   firmware call and no header per block. Each page is described by a record out of the
 //!   blocks' reach, so frees are checked with certainty: foreign, interior and double frees are
 //!   refused with `EFI_INVALID_PARAMETER` before anything changes. Once every block is freed,
-//!   at most one page per class used stays idle, and `pool_trim` gives that back too.
+//!   at most one page per class and memory type used stays idle, and `pool_trim` gives that
+//!   back too.
 //!   [`PoolAllocator::init_with_options`] (or C's `pool_init_ex`) with [`POOL_PASS_THROUGH`] turns the
 //!   front off, so that the firmware's debugging tools see every block.
 //! - **The aligned path** above the front: any power-of-two alignment up to 1 GiB. An 8-byte
@@ -21,6 +22,11 @@
 //!   It is the only memory that the firmware's `FreePool` may free. Buffers that a UEFI interface
 //!   hands to callers who free them must come from it (C's `pool_raw_alloc`, Rust's
 //!   [`FirmwarePool`]).
+//! - **One allocator per boot**: every image linking the library (each EDK2 driver has its own
+//!   copy) shares one allocator state, published by the first in firmware pool under
+//!   [`SHARED_STATE_GUID`], so that any image frees, resizes and queries any other's blocks and
+//!   idle pages do not multiply with the number of drivers. Only data is shared, and only
+//!   between copies of the same state layout; [`POOL_PRIVATE`] keeps an image to itself.
 //! - Every entry point is safe before initialisation and after ExitBootServices (NULL, or a
 //!   status), never panics, and stays consistent when a notify function re-enters it.
 //!
@@ -73,7 +79,8 @@
 //! ```
 //!
 //! Data flows one way: caller → [`ffi`] or [`PoolAllocator`] → allocation core (`aligned`,
-//! `raw`, `pages`, with `block`, `residue`, `registry`, `stats`) → `firmware` → Boot Services.
+//! `raw`, `pages`, with `block`, `residue`, `index`, `stats`, all state in `shared`) → `firmware`
+//! → Boot Services.
 #![no_std]
 #![deny(missing_docs)]
 
@@ -97,16 +104,21 @@ mod records;
 mod refusal;
 mod residue;
 mod route;
+mod shared;
 mod stats;
 
 pub mod ffi;
 
-pub use firmware::{POOL_MEMORY_TYPE_DEFAULT, POOL_PASS_THROUGH};
+pub use firmware::{POOL_MEMORY_TYPE_DEFAULT, POOL_PASS_THROUGH, POOL_PRIVATE};
 pub use global::{FirmwarePool, PoolAllocator};
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
-pub use hooks::{forget_state, index_table, set_step_hook};
+pub use hooks::{Image, as_image, forget_state, index_table, set_step_hook};
 pub use limits::{
     POOL_DEFAULT_ALIGN, POOL_FRONT_LIMIT, POOL_MAX_ALIGN, POOL_MAX_SIZE, POOL_SIZE_CLASSES,
 };
+pub use shared::SHARED_STATE_GUID;
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub use shared::mock_layout_version;
 pub use stats::{PoolStats, snapshot as stats};

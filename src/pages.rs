@@ -34,6 +34,7 @@ pub(crate) fn alloc(services: Services, size: usize, align: usize, call: &Call) 
         address,
         size,
         align,
+        kind: crate::front::kind(),
     };
     let recorded = services.raise_tpl().is_some_and(|exclusive| {
         index::insert(&exclusive, call, services, address, Entry::Pages(block))
@@ -65,7 +66,8 @@ pub(crate) fn free(services: Services, block: PageBlock, call: &Call) -> Option<
 
 /// Makes the page-path block at `block.address` hold `size` bytes without moving it, if its size
 /// is `expected` (when given): a shrink gives whole tail pages back, a grow claims the pages
-/// right after the block if they are free. `false` if it cannot (nothing changed).
+/// right after the block if they are free and the block has this image's memory type. `false`
+/// if it cannot (nothing changed).
 #[inline(never)]
 pub(crate) fn resize(
     services: Services,
@@ -86,7 +88,12 @@ pub(crate) fn resize(
     let (old_pages, new_pages) = (block.pages(), pages_for(size));
     let tail = block.address + new_pages.min(old_pages) * PAGE_SIZE;
     if new_pages > old_pages {
-        if !services.allocate_pages_at(tail, new_pages - old_pages) {
+        // Pages of this image's memory type: only for a block of the same type (another image
+        // of the boot may have allocated it), so that no block spans two types.
+        if block.kind.is_none()
+            || block.kind != crate::front::kind()
+            || !services.allocate_pages_at(tail, new_pages - old_pages)
+        {
             return false;
         }
         stats::requested((new_pages - old_pages) * PAGE_SIZE);

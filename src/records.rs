@@ -45,13 +45,16 @@ pub(crate) enum State {
     Listed = 1,
     /// On no list: it was full when it stopped being current.
     Detached = 2,
-    /// Of a memory type the library no longer allocates (`pool_init` with another type): its
-    /// blocks can still be freed, and it goes back to the firmware once empty.
-    Retired = 3,
 }
 
 const CLASS_MASK: usize = 0x1F;
 const STATE_SHIFT: u32 = 5;
+/// The page's kind (the front's pages of one memory type, `front.rs`): 3 bits.
+const KIND_SHIFT: u32 = 7;
+/// Kinds a record can name.
+pub(crate) const KINDS: usize = 8;
+const _: () = assert!(crate::classes::CLASSES <= CLASS_MASK + 1);
+const _: () = assert!(KINDS << KIND_SHIFT <= PAGE_SIZE);
 
 /// The bitmap word of `slot` (below 128): masked, so that indexing with it needs no bounds
 /// check (the library links no panic code).
@@ -73,6 +76,12 @@ impl Placement {
     #[inline(always)]
     pub(crate) fn class(self) -> usize {
         self.0 & CLASS_MASK
+    }
+
+    /// The kind of page: which memory type's classes it belongs to.
+    #[inline(always)]
+    pub(crate) fn kind(self) -> usize {
+        (self.0 >> KIND_SHIFT) & (KINDS - 1)
     }
 
     #[inline(always)]
@@ -103,12 +112,11 @@ impl Record {
         match (self.page.load(Ordering::Relaxed) >> STATE_SHIFT) & 3 {
             0 => State::Current,
             1 => State::Listed,
-            2 => State::Detached,
-            _ => State::Retired,
+            _ => State::Detached,
         }
     }
 
-    /// Sets the state; only at TPL_NOTIFY or while no other call can run (`pool_init`).
+    /// Sets the state; only at TPL_NOTIFY.
     pub(crate) fn set_state(&self, state: State) {
         let word = self.page.load(Ordering::Relaxed) & !(3 << STATE_SHIFT);
         self.page
@@ -186,21 +194,33 @@ const FIRST_RECORD: usize = OVERFLOW_REACH + size_of::<Record>();
 const PER_PAGE: usize = (PAGE_SIZE - FIRST_RECORD) / size_of::<Record>();
 const _: () = assert!(size_of::<RecordPage>() <= size_of::<Record>());
 
-struct Pages(Cell<*mut RecordPage>);
-// SAFETY: changed only at TPL_NOTIFY (boot services run on one CPU).
-unsafe impl Sync for Pages {}
-static PAGES: Pages = Pages(Cell::new(ptr::null_mut()));
+/// The records' share of the allocator's state (`shared.rs`): the list of record pages, changed
+/// only at TPL_NOTIFY.
+#[repr(C)]
+pub(crate) struct RecordPages(Cell<*mut RecordPage>);
 
-/// A record for a page at `page` of `class` in `state`, with every slot free; `None` if a record
-/// page cannot be had.
+impl RecordPages {
+    pub(crate) const fn new() -> RecordPages {
+        RecordPages(Cell::new(ptr::null_mut()))
+    }
+}
+
+#[inline(always)]
+fn pages() -> &'static RecordPages {
+    &crate::shared::state().records
+}
+
+/// A record for a page at `page` of `kind` and `class` in `state`, with every slot free; `None`
+/// if a record page cannot be had.
 pub(crate) fn alloc(
     _exclusive: &RaisedTpl,
     services: Services,
     page: usize,
+    kind: usize,
     class: usize,
     state: State,
 ) -> Option<*mut Record> {
-    let mut holder = PAGES.0.get();
+    let mut holder = pages().0.get();
     // SAFETY: record pages stay allocated while they hold a record; all at TPL_NOTIFY.
     unsafe {
         while !holder.is_null() && (*holder).free.is_null() {
@@ -216,7 +236,9 @@ pub(crate) fn alloc(
         let empty = GEOMETRY.get_unchecked(class).empty;
         record.write(Record {
             bits: [AtomicU64::new(empty[0]), AtomicU64::new(empty[1])],
-            page: AtomicUsize::new(page | class | (state as usize) << STATE_SHIFT),
+            page: AtomicUsize::new(
+                page | class | (state as usize) << STATE_SHIFT | kind << KIND_SHIFT,
+            ),
             slack: AtomicPtr::new(ptr::null_mut()),
             next: Cell::new(ptr::null_mut()),
             prev: Cell::new(ptr::null_mut()),
@@ -236,7 +258,7 @@ pub(crate) fn free(_exclusive: &RaisedTpl, services: Services, record: *mut Reco
         (*holder).free = record;
         (*holder).used -= 1;
         if (*holder).used == 0 {
-            let mut link: *mut *mut RecordPage = PAGES.0.as_ptr();
+            let mut link: *mut *mut RecordPage = pages().0.as_ptr();
             while *link != holder {
                 link = &raw mut (**link).next;
             }
@@ -249,7 +271,7 @@ pub(crate) fn free(_exclusive: &RaisedTpl, services: Services, record: *mut Reco
 
 /// A new page of records, all free, at the head of the list.
 unsafe fn new_page(services: Services) -> Option<*mut RecordPage> {
-    let address = services.allocate_pages(1)?;
+    let address = services.allocate_bookkeeping_pages(1)?;
     stats::bookkeeping(0, PAGE_SIZE);
     let holder: *mut RecordPage = ptr::with_exposed_provenance_mut(address + OVERFLOW_REACH);
     let first: *mut Record = ptr::with_exposed_provenance_mut(address + FIRST_RECORD);
@@ -265,16 +287,16 @@ unsafe fn new_page(services: Services) -> Option<*mut RecordPage> {
             ptr::addr_of_mut!((*record).next).write(Cell::new(next));
         }
         holder.write(RecordPage {
-            next: PAGES.0.get(),
+            next: pages().0.get(),
             free: first,
             used: 0,
         });
     }
-    PAGES.0.set(holder);
+    pages().0.set(holder);
     Some(holder)
 }
 
 #[cfg(feature = "test-hooks")]
 pub(crate) fn forget() {
-    PAGES.0.set(ptr::null_mut());
+    pages().0.set(ptr::null_mut());
 }

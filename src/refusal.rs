@@ -63,3 +63,11 @@ pub(crate) fn invalid_call(caller: Caller, pointer: *mut u8) {
         unsafe { handler(caller.0, pointer.cast()) };
     }
 }
+
+/// Swaps the registered handler with `saved` (see `hooks::Image`).
+#[cfg(feature = "test-hooks")]
+pub(crate) fn swap_image(saved: &mut usize) {
+    *saved = HANDLER
+        .swap(ptr::with_exposed_provenance_mut(*saved), Ordering::Relaxed)
+        .expose_provenance();
+}

@@ -69,6 +69,21 @@ pub(crate) fn padding(align: usize) -> usize {
     }
 }
 
+/// Swaps what was learned with `saved` (see `hooks::Image`); `[0, 0]` stands for nothing seen.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn swap_image(saved: &mut [usize; 2]) {
+    let fresh = *saved == [0, 0];
+    let (first, agreed) = if fresh {
+        (NOTHING_SEEN, LEARNED_BITS)
+    } else {
+        (saved[0], saved[1])
+    };
+    *saved = [
+        FIRST.swap(first, Ordering::Relaxed),
+        AGREED.swap(agreed, Ordering::Relaxed),
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

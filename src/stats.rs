@@ -3,8 +3,10 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Allocation statistics (`POOL_STATS` in C). Counters start at 0 when the image loads and are
-/// never reset.
+/// Allocation statistics (`POOL_STATS` in C), of the allocator state the image uses: with a
+/// shared state (the default), those of every image of the boot that shares it, whichever image
+/// allocated or freed; with a private one (`POOL_PRIVATE`), the image's own. Counters start at 0
+/// with the state and are never reset.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolStats {
@@ -34,7 +36,9 @@ pub struct PoolStats {
     pub front_idle_bytes: u64,
 }
 
-struct Counters {
+/// The statistics' share of the allocator's state (`shared.rs`).
+#[repr(C)]
+pub(crate) struct Counters {
     live_blocks: AtomicU64,
     live_bytes: AtomicU64,
     peak_bytes: AtomicU64,
@@ -44,55 +48,71 @@ struct Counters {
     invalid_calls: AtomicU64,
 }
 
-static COUNTERS: Counters = Counters {
-    live_blocks: AtomicU64::new(0),
-    live_bytes: AtomicU64::new(0),
-    peak_bytes: AtomicU64::new(0),
-    requested_bytes: AtomicU64::new(0),
-    bookkeeping_bytes: AtomicU64::new(0),
-    failed_requests: AtomicU64::new(0),
-    invalid_calls: AtomicU64::new(0),
-};
+impl Counters {
+    pub(crate) const fn new() -> Counters {
+        Counters {
+            live_blocks: AtomicU64::new(0),
+            live_bytes: AtomicU64::new(0),
+            peak_bytes: AtomicU64::new(0),
+            requested_bytes: AtomicU64::new(0),
+            bookkeeping_bytes: AtomicU64::new(0),
+            failed_requests: AtomicU64::new(0),
+            invalid_calls: AtomicU64::new(0),
+        }
+    }
+}
+
+#[inline(always)]
+fn counters() -> &'static Counters {
+    &crate::shared::state().counters
+}
 
 /// The firmware was asked for `bytes`.
 #[inline]
 pub(crate) fn requested(bytes: usize) {
-    COUNTERS.requested_bytes.fetch_add(bytes as u64, Relaxed);
+    counters().requested_bytes.fetch_add(bytes as u64, Relaxed);
 }
 
 /// A block of `size` known bytes went live.
-#[inline]
+#[inline(always)]
 pub(crate) fn allocated(size: usize) {
-    COUNTERS.live_blocks.fetch_add(1, Relaxed);
-    grew(size);
+    let counters = counters();
+    counters.live_blocks.fetch_add(1, Relaxed);
+    grew_in(counters, size);
 }
 
 /// A block of `size` known bytes was freed.
-#[inline]
+#[inline(always)]
 pub(crate) fn freed(size: usize) {
-    COUNTERS.live_blocks.fetch_sub(1, Relaxed);
-    shrank(size);
+    let counters = counters();
+    counters.live_blocks.fetch_sub(1, Relaxed);
+    counters.live_bytes.fetch_sub(size as u64, Relaxed);
 }
 
 /// A live block grew in place by `bytes`.
 #[inline]
 pub(crate) fn grew(bytes: usize) {
-    let live = COUNTERS.live_bytes.fetch_add(bytes as u64, Relaxed) + bytes as u64;
+    grew_in(counters(), bytes);
+}
+
+#[inline(always)]
+fn grew_in(counters: &Counters, bytes: usize) {
+    let live = counters.live_bytes.fetch_add(bytes as u64, Relaxed) + bytes as u64;
     // Most growth stays below the peak: a load is cheaper than a compare-exchange loop.
-    if live > COUNTERS.peak_bytes.load(Relaxed) {
-        COUNTERS.peak_bytes.fetch_max(live, Relaxed);
+    if live > counters.peak_bytes.load(Relaxed) {
+        counters.peak_bytes.fetch_max(live, Relaxed);
     }
 }
 
 /// A live block shrank in place by `bytes`.
 #[inline]
 pub(crate) fn shrank(bytes: usize) {
-    COUNTERS.live_bytes.fetch_sub(bytes as u64, Relaxed);
+    counters().live_bytes.fetch_sub(bytes as u64, Relaxed);
 }
 
 /// The registry now holds `bytes` of firmware memory instead of `previous`.
 pub(crate) fn bookkeeping(previous: usize, bytes: usize) {
-    COUNTERS
+    counters()
         .bookkeeping_bytes
         .fetch_add((bytes as u64).wrapping_sub(previous as u64), Relaxed);
 }
@@ -100,13 +120,13 @@ pub(crate) fn bookkeeping(previous: usize, bytes: usize) {
 /// The firmware refused an allocation.
 #[cold]
 pub(crate) fn refused() {
-    COUNTERS.failed_requests.fetch_add(1, Relaxed);
+    counters().failed_requests.fetch_add(1, Relaxed);
 }
 
 /// A call was refused for its arguments.
 #[cold]
 pub(crate) fn invalid() {
-    COUNTERS.invalid_calls.fetch_add(1, Relaxed);
+    counters().invalid_calls.fetch_add(1, Relaxed);
 }
 
 /// A consistent-enough copy of the counters (each one is exact; they are read one by one).
@@ -115,17 +135,17 @@ pub fn snapshot() -> PoolStats {
     PoolStats {
         front_pages: front_pages as u64,
         front_idle_bytes: front_idle_bytes as u64,
-        live_blocks: COUNTERS.live_blocks.load(Relaxed),
-        live_bytes: COUNTERS.live_bytes.load(Relaxed),
-        peak_bytes: COUNTERS.peak_bytes.load(Relaxed),
-        requested_bytes: COUNTERS.requested_bytes.load(Relaxed),
-        bookkeeping_bytes: COUNTERS.bookkeeping_bytes.load(Relaxed),
-        failed_requests: COUNTERS.failed_requests.load(Relaxed),
-        invalid_calls: COUNTERS.invalid_calls.load(Relaxed),
+        live_blocks: counters().live_blocks.load(Relaxed),
+        live_bytes: counters().live_bytes.load(Relaxed),
+        peak_bytes: counters().peak_bytes.load(Relaxed),
+        requested_bytes: counters().requested_bytes.load(Relaxed),
+        bookkeeping_bytes: counters().bookkeeping_bytes.load(Relaxed),
+        failed_requests: counters().failed_requests.load(Relaxed),
+        invalid_calls: counters().invalid_calls.load(Relaxed),
     }
 }
 
 #[cfg(feature = "test-hooks")]
 pub(crate) fn forget_bookkeeping() {
-    COUNTERS.bookkeeping_bytes.store(0, Relaxed);
+    counters().bookkeeping_bytes.store(0, Relaxed);
 }

@@ -512,7 +512,7 @@ fn a_reentrant_call_at_every_step_of_alloc_and_free_keeps_everything_consistent(
 }
 
 #[test]
-fn every_block_has_the_memory_type_of_the_current_pool_init() {
+fn every_block_has_the_memory_type_of_the_current_pool_init_and_goes_back_to_its_own_pages() {
     let fw = Booted::edk2();
     let loader = alloc(64, 8);
     assert_eq!(pool_fini(), SUCCESS);
@@ -534,10 +534,17 @@ fn every_block_has_the_memory_type_of_the_current_pool_init() {
     assert_eq!(free(loader), SUCCESS, "a block of the old type is freed");
     assert_eq!(
         fw.sim.live_pages(),
-        pages - 1,
-        "its page, retired, goes back at once"
+        pages,
+        "its page stays, idle, as the current page of the LoaderData classes"
     );
+    assert_eq!(
+        alloc(64, 8),
+        runtime.wrapping_add(64),
+        "new blocks keep the new type"
+    );
+    assert_eq!(free(runtime.wrapping_add(64)), SUCCESS);
     assert_eq!(free(runtime), SUCCESS);
+    assert_eq!(pool_trim(), 2, "both idle pages go back");
     fw.assert_clean();
     fw.assert_no_leaks();
 }

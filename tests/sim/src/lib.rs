@@ -32,9 +32,9 @@ use std::ffi::c_void;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub use uefi_raw;
-use uefi_raw::Handle;
 use uefi_raw::table::boot::{BootServices, MemoryType, Tpl};
 use uefi_raw::table::system::SystemTable;
+use uefi_raw::{Guid, Handle};
 
 use state::State;
 
@@ -67,15 +67,20 @@ pub struct SimConfig {
     pub image_data_type: Option<MemoryType>,
     /// Seed for [`Residue::Random`] and for the bin slots of [`Residue::Edk2`].
     pub seed: u64,
+    /// Whether `InstallProtocolInterface`, `LocateHandle` and `HandleProtocol` keep a protocol
+    /// database (every image of a boot then shares the library's state); without it they answer
+    /// `EFI_UNSUPPORTED` (except the image's LoadedImage), and each image stays private.
+    pub protocols: bool,
 }
 
 impl Default for SimConfig {
-    /// [`Residue::Edk2`], image data type `LOADER_DATA`, seed 1.
+    /// [`Residue::Edk2`], image data type `LOADER_DATA`, seed 1, no protocol database.
     fn default() -> Self {
         Self {
             residue: Residue::Edk2,
             image_data_type: Some(MemoryType::LOADER_DATA),
             seed: 1,
+            protocols: false,
         }
     }
 }
@@ -267,6 +272,32 @@ impl Sim {
     /// The memory type of the live pool block whose data pointer is `ptr`.
     pub fn pool_block_type(&self, ptr: *const u8) -> Option<MemoryType> {
         self.with(|s| s.pool.get(&ptr.addr()).map(|b| b.ty))
+    }
+
+    /// The memory type of the live page holding `address`.
+    pub fn page_type(&self, address: usize) -> Option<MemoryType> {
+        self.with(|s| {
+            s.regions
+                .values()
+                .find(|r| r.live_addresses().any(|page| page == address & !4095))
+                .map(|r| r.ty)
+        })
+    }
+
+    /// Interfaces installed under `guid`, in the order they were installed.
+    pub fn interfaces(&self, guid: Guid) -> Vec<*mut c_void> {
+        self.with(|s| {
+            s.protocols
+                .iter()
+                .filter(|entry| entry.1 == guid)
+                .map(|entry| entry.2)
+                .collect()
+        })
+    }
+
+    /// Installs `interface` under `guid` on a new handle, as another image would.
+    pub fn install(&self, guid: Guid, interface: *mut c_void) {
+        self.with(|s| s.install(guid, interface));
     }
 
     /// The current TPL.

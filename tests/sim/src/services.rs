@@ -153,6 +153,29 @@ unsafe extern "efiapi" fn handle_protocol(
         .unwrap_or(Status::NOT_READY)
 }
 
+unsafe extern "efiapi" fn install_protocol_interface(
+    handle: *mut Handle,
+    guid: *const Guid,
+    _interface_type: InterfaceType,
+    interface: *const c_void,
+) -> Status {
+    // SAFETY: the caller passes valid pointers, as UEFI requires.
+    with_state(|s| unsafe { s.install_protocol_interface(handle, guid, interface) })
+        .unwrap_or(Status::NOT_READY)
+}
+
+unsafe extern "efiapi" fn locate_handle(
+    search: i32,
+    guid: *const Guid,
+    _key: *const c_void,
+    size: *mut usize,
+    buffer: *mut Handle,
+) -> Status {
+    // SAFETY: as above.
+    with_state(|s| unsafe { s.locate_handle(search, guid, size, buffer) })
+        .unwrap_or(Status::NOT_READY)
+}
+
 unsafe extern "efiapi" fn copy_mem(dest: *mut u8, src: *const u8, len: usize) {
     // SAFETY: CopyMem's contract (overlap allowed).
     unsafe { ptr::copy(src, dest, len) }
@@ -185,11 +208,9 @@ unsupported! {
     wait_for_event(usize, *const Event, *mut usize);
     signal_event(Event);
     check_event(Event);
-    install_protocol_interface(*mut Handle, *const Guid, InterfaceType, *const c_void);
     reinstall_protocol_interface(Handle, *const Guid, *const c_void, *const c_void);
     uninstall_protocol_interface(Handle, *const Guid, *const c_void);
     register_protocol_notify(*const Guid, Event, *mut *mut c_void);
-    locate_handle(i32, *const Guid, *const c_void, *mut usize, *mut Handle);
     locate_device_path(*const Guid, *mut *const DevicePathProtocol, *mut Handle);
     install_configuration_table(*const Guid, *const c_void);
     load_image(Boolean, Handle, *const DevicePathProtocol, *const u8, usize, *mut Handle);

@@ -12,7 +12,7 @@ use uefi_raw::table::boot::{
 };
 use uefi_raw::table::system::SystemTable;
 use uefi_raw::table::{Header, Revision};
-use uefi_raw::{Event, Guid, PhysicalAddress, Status, guid};
+use uefi_raw::{Event, Guid, Handle, PhysicalAddress, Status, guid};
 
 use crate::{Residue, SimConfig, services};
 
@@ -80,6 +80,8 @@ pub struct Region {
     live: Vec<bool>,
     /// Pages of this region currently allocated.
     pub live_count: usize,
+    /// The memory type it was allocated as (pages claimed again at their address keep it).
+    pub ty: MemoryType,
 }
 
 impl Region {
@@ -173,6 +175,9 @@ pub struct State {
     in_ebs_notify: bool,
     pub exited: bool,
     pub ebs_notifications: u64,
+    /// The protocol database: handle, GUID, interface.
+    pub protocols: Vec<(usize, Guid, *mut c_void)>,
+    next_handle: usize,
 }
 
 // SAFETY: the raw pointers are owned allocations of this state (or values the library passed in,
@@ -267,6 +272,8 @@ impl State {
             in_ebs_notify: false,
             exited: false,
             ebs_notifications: 0,
+            protocols: Vec::new(),
+            next_handle: 0,
         }
     }
 
@@ -525,6 +532,7 @@ impl State {
                 base,
                 live: vec![true; count],
                 live_count: count,
+                ty,
             },
         );
         Status::SUCCESS
@@ -783,6 +791,15 @@ impl State {
         }
         // SAFETY: caller's contract.
         let guid = unsafe { guid.read_unaligned() };
+        if let Some(entry) = self
+            .protocols
+            .iter()
+            .find(|entry| entry.0 == handle.addr() && entry.1 == guid)
+        {
+            // SAFETY: caller's contract.
+            unsafe { out.write(entry.2) };
+            return Status::SUCCESS;
+        }
         if handle.addr() != self.image_handle.addr()
             || guid != LoadedImageProtocol::GUID
             || self.config.image_data_type.is_none()
@@ -791,6 +808,86 @@ impl State {
         }
         // SAFETY: caller's contract.
         unsafe { out.write(self.loaded_image.cast()) };
+        Status::SUCCESS
+    }
+}
+
+impl State {
+    /// Installs `interface` under `guid` on a new handle; returns the handle.
+    pub fn install(&mut self, guid: Guid, interface: *mut c_void) -> usize {
+        self.next_handle += 16;
+        let handle = 0x4A4E_0000 + self.next_handle;
+        self.protocols.push((handle, guid, interface));
+        handle
+    }
+
+    /// InstallProtocolInterface, on a new handle only (the library needs no more).
+    ///
+    /// # Safety
+    /// The pointers are valid, as UEFI requires.
+    pub unsafe fn install_protocol_interface(
+        &mut self,
+        handle: *mut Handle,
+        guid: *const Guid,
+        interface: *const c_void,
+    ) -> Status {
+        if !self.config.protocols {
+            return Status::UNSUPPORTED;
+        }
+        // SAFETY: caller's contract.
+        unsafe {
+            if handle.is_null() || guid.is_null() || !(*handle).is_null() {
+                return Status::INVALID_PARAMETER;
+            }
+            let new = self.install(guid.read_unaligned(), interface.cast_mut());
+            handle.write(ptr::with_exposed_provenance_mut(new));
+        }
+        Status::SUCCESS
+    }
+
+    /// LocateHandle(ByProtocol) as EDK2 answers it.
+    ///
+    /// # Safety
+    /// The pointers are valid, as UEFI requires.
+    pub unsafe fn locate_handle(
+        &mut self,
+        search: i32,
+        guid: *const Guid,
+        size: *mut usize,
+        buffer: *mut Handle,
+    ) -> Status {
+        const BY_PROTOCOL: i32 = 2;
+        if !self.config.protocols {
+            return Status::UNSUPPORTED;
+        }
+        if search != BY_PROTOCOL || guid.is_null() || size.is_null() {
+            return Status::INVALID_PARAMETER;
+        }
+        // SAFETY: caller's contract.
+        let guid = unsafe { guid.read_unaligned() };
+        let handles: Vec<usize> = self
+            .protocols
+            .iter()
+            .filter(|entry| entry.1 == guid)
+            .map(|entry| entry.0)
+            .collect();
+        if handles.is_empty() {
+            return Status::NOT_FOUND;
+        }
+        let needed = handles.len() * size_of::<Handle>();
+        // SAFETY: caller's contract: `buffer` holds `*size` bytes.
+        unsafe {
+            let room = size.read();
+            size.write(needed);
+            if room < needed {
+                return Status::BUFFER_TOO_SMALL;
+            }
+            for (index, handle) in handles.into_iter().enumerate() {
+                buffer
+                    .add(index)
+                    .write(ptr::with_exposed_provenance_mut(handle));
+            }
+        }
         Status::SUCCESS
     }
 }

@@ -208,7 +208,8 @@ typedef struct {
   EFI_STATUS (EFIAPI *CheckEvent)(IN EFI_EVENT Event);
 
   /* Protocol handlers */
-  EFI_UNUSED_SERVICE  InstallProtocolInterface;
+  EFI_STATUS (EFIAPI *InstallProtocolInterface)(IN OUT EFI_HANDLE *Handle, IN EFI_GUID *Protocol,
+                                                IN UINT32 InterfaceType, IN VOID *Interface);
   EFI_UNUSED_SERVICE  ReinstallProtocolInterface;
   EFI_UNUSED_SERVICE  UninstallProtocolInterface;
   EFI_STATUS (EFIAPI *HandleProtocol)(IN EFI_HANDLE Handle, IN EFI_GUID *Protocol,
@@ -220,10 +221,13 @@ typedef struct {
   EFI_UNUSED_SERVICE  InstallConfigurationTable;
 
   /* Images */
-  EFI_UNUSED_SERVICE  LoadImage;
-  EFI_UNUSED_SERVICE  StartImage;
+  EFI_STATUS (EFIAPI *LoadImage)(IN BOOLEAN BootPolicy, IN EFI_HANDLE ParentImageHandle,
+                                 IN VOID *DevicePath, IN VOID *SourceBuffer, IN UINTN SourceSize,
+                                 OUT EFI_HANDLE *ImageHandle);
+  EFI_STATUS (EFIAPI *StartImage)(IN EFI_HANDLE ImageHandle, OUT UINTN *ExitDataSize,
+                                  OUT CHAR16 **ExitData);
   EFI_UNUSED_SERVICE  Exit;
-  EFI_UNUSED_SERVICE  UnloadImage;
+  EFI_STATUS (EFIAPI *UnloadImage)(IN EFI_HANDLE ImageHandle);
   EFI_STATUS (EFIAPI *ExitBootServices)(IN EFI_HANDLE ImageHandle, IN UINTN MapKey);
 
   /* Miscellaneous */
@@ -244,7 +248,8 @@ typedef struct {
   /* Library */
   EFI_UNUSED_SERVICE  ProtocolsPerHandle;
   EFI_UNUSED_SERVICE  LocateHandleBuffer;
-  EFI_UNUSED_SERVICE  LocateProtocol;
+  EFI_STATUS (EFIAPI *LocateProtocol)(IN EFI_GUID *Protocol, IN VOID *Registration,
+                                      OUT VOID **Interface);
   EFI_UNUSED_SERVICE  InstallMultipleProtocolInterfaces;
   EFI_UNUSED_SERVICE  UninstallMultipleProtocolInterfaces;
 

@@ -195,6 +195,8 @@ BOOLEAN firmware_vendor_is(const CHAR16 *Vendor) {
 
 /* ---- Statistics ------------------------------------------------------------------------- */
 
+POOL_STATS stats_at_entry;
+
 POOL_STATS stats_now(void) {
   POOL_STATS s;
   pool_stats(&s);

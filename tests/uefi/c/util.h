@@ -52,6 +52,9 @@ UINT64 map_largest_free_run(void);
 
 /* ---- Statistics ------------------------------------------------------------------------- */
 
+/* The statistics the test starts from: zero, or in the EDK2 build those of the boot's shared
+   state after the EDK2 checks. */
+extern POOL_STATS stats_at_entry;
 POOL_STATS stats_now(void);
 BOOLEAN stats_equal(const POOL_STATS *A, const POOL_STATS *B);
 /* The fields that differ, "Field a->b, ...". */

@@ -50,8 +50,9 @@ UefiPoolAllocLibInvalidCall (
 
 /**
   Initialises uefi-pool-alloc for this module: pool_init_ex with the module's image handle, its
-  system table, PcdUefiPoolAllocMemoryType and PcdUefiPoolAllocPassThrough. DEBUG builds also
-  register the handler that reports invalid calls.
+  system table, PcdUefiPoolAllocMemoryType, PcdUefiPoolAllocPassThrough and
+  PcdUefiPoolAllocPrivate; the module joins the boot's shared allocator state unless the last
+  is TRUE. DEBUG builds also register the handler that reports invalid calls.
 
   @param[in] ImageHandle  The module's image handle.
   @param[in] SystemTable  The module's system table.
@@ -92,7 +93,8 @@ UefiPoolAllocLibConstructor (
              ImageHandle,
              SystemTable,
              PcdGet32 (PcdUefiPoolAllocMemoryType),
-             FeaturePcdGet (PcdUefiPoolAllocPassThrough) ? POOL_PASS_THROUGH : 0
+             (FeaturePcdGet (PcdUefiPoolAllocPassThrough) ? POOL_PASS_THROUGH : 0) |
+             (FeaturePcdGet (PcdUefiPoolAllocPrivate) ? POOL_PRIVATE : 0)
              );
   if (EFI_ERROR (Status)) {
     DEBUG ((
@@ -130,16 +132,20 @@ UefiPoolAllocLibDestructor (
   if (FeaturePcdGet (PcdUefiPoolAllocStatistics) && !EFI_ERROR (pool_stats (&Stats))) {
     DEBUG ((
       DEBUG_INFO,
-      "UefiPoolAllocLib: %Lu live blocks (%Lu bytes), peak %Lu bytes, %Lu bytes requested, "
-      "%Lu failed requests, %Lu invalid calls\n",
+      "UefiPoolAllocLib: %Lu live blocks (%Lu bytes) in the %a allocator state at unload, peak %Lu bytes, "
+      "%Lu bytes requested, %Lu failed requests, %Lu invalid calls\n",
       Stats.LiveBlocks,
       Stats.LiveBytes,
+      FeaturePcdGet (PcdUefiPoolAllocPrivate) ? "module's private" : "boot's shared",
       Stats.PeakBytes,
       Stats.RequestedBytes,
       Stats.FailedRequests,
       Stats.InvalidCalls
       ));
-    if (Stats.LiveBlocks != 0) {
+    //
+    // A shared state's blocks may be any module's, and outlive this one by design.
+    //
+    if (FeaturePcdGet (PcdUefiPoolAllocPrivate) && (Stats.LiveBlocks != 0)) {
       DEBUG ((DEBUG_WARN, "UefiPoolAllocLib: %Lu blocks not freed at unload\n", Stats.LiveBlocks));
     }
   }

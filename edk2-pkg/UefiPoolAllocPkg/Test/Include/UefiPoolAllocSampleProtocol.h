@@ -2,7 +2,9 @@
   A private protocol of the package's sample drivers (Test/UefiPoolAllocSampleDriver: one source
   built as a UEFI_DRIVER, a DXE_DRIVER and a DXE_RUNTIME_DRIVER), installed on the driver's image
   handle, through which the test application checks, in firmware, that a driver initialised by
-  the UefiPoolAllocLib constructor allocates with the memory type its PCD gives.
+  the UefiPoolAllocLib constructor allocates with the memory type its PCD gives, and that the
+  driver and the application free, resize and query each other's blocks (one allocator per
+  boot), unless the driver is built private.
 
   SPDX-License-Identifier: MIT OR Apache-2.0
 **/
@@ -15,7 +17,7 @@
 #define UEFI_POOL_ALLOC_SAMPLE_PROTOCOL_GUID \
   { 0x9DEAF3BA, 0x79DF, 0x481F, { 0xB4, 0x9D, 0x34, 0x6C, 0x3E, 0x8F, 0x15, 0xD1 } }
 
-#define UEFI_POOL_ALLOC_SAMPLE_PROTOCOL_REVISION  2
+#define UEFI_POOL_ALLOC_SAMPLE_PROTOCOL_REVISION  3
 
 typedef struct {
   UINT32        Revision;
@@ -30,6 +32,10 @@ typedef struct {
   VOID          *(EFIAPI *AlignedAlloc)(IN UINTN Size, IN UINTN Align);
   EFI_STATUS    (EFIAPI *AlignedFree)(IN VOID *Ptr);
   EFI_STATUS    (EFIAPI *Stats)(OUT POOL_STATS *Stats);
+  VOID          *(EFIAPI *AlignedRealloc)(IN VOID *Ptr, IN UINTN NewSize);
+  UINTN         (EFIAPI *UsableSize)(IN VOID *Ptr);
+  /// PcdUefiPoolAllocPrivate as the driver was built with.
+  BOOLEAN       Private;
 } UEFI_POOL_ALLOC_SAMPLE_PROTOCOL;
 
 #endif

@@ -1,6 +1,6 @@
 /** @file
   A sample driver using UefiPoolAllocLib through its constructor, built as a UEFI_DRIVER, a
-  DXE_DRIVER and a DXE_RUNTIME_DRIVER (one INF each, beside this file).
+  DXE_DRIVER, a DXE_RUNTIME_DRIVER and a private DXE_DRIVER (one INF each, beside this file).
 
   SPDX-License-Identifier: MIT OR Apache-2.0
 **/
@@ -164,11 +164,14 @@ UefiPoolAllocSampleDriverEntry (
   IN EFI_SYSTEM_TABLE  *SystemTable
   )
 {
-  mSample.Revision     = UEFI_POOL_ALLOC_SAMPLE_PROTOCOL_REVISION;
-  mSample.MemoryType   = PcdGet32 (PcdUefiPoolAllocMemoryType);
-  mSample.AlignedAlloc = pool_aligned_alloc;
-  mSample.AlignedFree  = pool_aligned_free;
-  mSample.Stats        = pool_stats;
+  mSample.Revision       = UEFI_POOL_ALLOC_SAMPLE_PROTOCOL_REVISION;
+  mSample.MemoryType     = PcdGet32 (PcdUefiPoolAllocMemoryType);
+  mSample.AlignedAlloc   = pool_aligned_alloc;
+  mSample.AlignedFree    = pool_aligned_free;
+  mSample.Stats          = pool_stats;
+  mSample.AlignedRealloc = pool_aligned_realloc;
+  mSample.UsableSize     = pool_usable_size;
+  mSample.Private        = FeaturePcdGet (PcdUefiPoolAllocPrivate);
   SelfTest ();
   DEBUG ((
     DEBUG_INFO,

@@ -35,9 +35,22 @@
   word passes it about once in 2^20 (11 in 2^24 random words, measured by the unit tests). No
   allocator can tell a stale pointer from the new block of the same size that took its address.
 
-  Idle memory: once every block is freed, the front keeps at most one page per size class used,
-  plus the records and index entries that describe those pages. pool_trim gives all of it back,
-  and the library also trims and retries once when the firmware refuses an allocation.
+  One allocator per boot: every image that links this library (each EDK2 driver and application
+  has its own copy) shares one allocator state by default. The first copy to call pool_init
+  publishes it in EfiBootServicesData pool, as the interface of a protocol of the project's own
+  GUID (UEFI_POOL_ALLOC_SHARED_STATE_GUID) on a handle of its own; later copies find it. Any image
+  can then free, resize, shrink and query any image's blocks, and pool_stats counts the whole
+  boot. Only data is shared, never code, so an image may unload while its blocks live on
+  elsewhere. Blocks take the memory type of the image that allocates them (a realloc, of the
+  image that reallocs), and each memory type has its own front pages. pool_init_ex
+  (POOL_PRIVATE) keeps an image apart, as does a firmware without protocol services. A copy
+  finds only states of its own layout version: copies of other versions in the same firmware
+  keep their own state, and refuse each other's blocks with EFI_INVALID_PARAMETER as foreign.
+
+  Idle memory: once every block is freed, the front keeps at most one page per size class and
+  memory type used, plus the records and index entries that describe those pages. pool_trim gives
+  all of it back, and the library also trims and retries once when the firmware refuses an
+  allocation. A shared state stays allocated until the OS reclaims boot services memory.
 
   Every function uses EFIAPI, the UEFI calling convention (Microsoft x64 on X64), whatever the
   object format: on ELF x86-64 compilers EFIAPI must be __attribute__((ms_abi)), as EDK2's GCC
@@ -103,6 +116,11 @@ void __attribute__((ms_abi)) uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
 #error "uefi_pool_alloc.h: cannot tell whether pointers are 32 or 64 bits wide"
 #endif
 
+/* The protocol GUID under which images publish shared allocator states (an EFI_GUID
+   initializer): for tools that look at them; the library finds them itself. */
+#define UEFI_POOL_ALLOC_SHARED_STATE_GUID \
+  { 0x57bcab77, 0xd32f, 0x43cf, { 0x9d, 0x27, 0xd2, 0x4a, 0x39, 0x80, 0x2b, 0x5a } }
+
 
 /**
   `pool_init`'s memory type meaning "the image's `ImageDataType`, else `EfiBootServicesData`".
@@ -117,6 +135,13 @@ void __attribute__((ms_abi)) uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
   see each one. Blocks the front holds from before stay valid.
 **/
 #define POOL_PASS_THROUGH 1U
+
+/**
+  `pool_init_ex` option: the image keeps an allocator state of its own instead of sharing the
+  boot's. Other images then refuse its blocks as foreign, and it theirs; its idle pages are its
+  own. The first successful `pool_init_ex` of an image decides, for the image's life.
+**/
+#define POOL_PRIVATE 2U
 
 #if defined(UEFI_POOL_ALLOC_64BIT)
 /**
@@ -160,8 +185,10 @@ void __attribute__((ms_abi)) uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi(void);
 #define POOL_SIZE_CLASSES ((UINTN)18U)
 
 /**
-  Allocation statistics (`POOL_STATS` in C). Counters start at 0 when the image loads and are
-  never reset.
+  Allocation statistics (`POOL_STATS` in C), of the allocator state the image uses: with a
+  shared state (the default), those of every image of the boot that shares it, whichever image
+  allocated or freed; with a private one (`POOL_PRIVATE`), the image's own. Counters start at 0
+  with the state and are never reset.
 **/
 typedef struct {
   /// Blocks allocated and not yet freed, on every path.
@@ -217,7 +244,9 @@ extern "C" {
 
   Records SystemTable, checks MemoryType and registers an EVT_SIGNAL_EXIT_BOOT_SERVICES event
   (TPL_NOTIFY) after which the library is inert. The system table is read anew on every call, and
-  a NULL SystemTable->BootServices also makes the library inert.
+  a NULL SystemTable->BootServices also makes the library inert. The first successful call
+  joins the boot's shared allocator state, publishing it if no image did (see the file's
+  description); an image that cannot (no protocol services, no memory) stays private.
 
   @param[in] ImageHandle  The image's handle; used to find its ImageDataType.
   @param[in] SystemTable  The image's system table.
@@ -244,13 +273,15 @@ pool_init (
   pool_init with options: POOL_PASS_THROUGH sends every block to the firmware (AllocatePool or
   AllocatePages per block, none from the small-block front), so that firmware debugging tools
   such as EDK2's heap guard, use-after-free detection and memory profile see each one; blocks
-  the front holds from before stay valid. The EDK2 library passes it when
-  PcdUefiPoolAllocPassThrough is TRUE.
+  the front holds from before stay valid. POOL_PRIVATE keeps the image's allocator state its
+  own instead of sharing the boot's: other images refuse its blocks, and it theirs. The first
+  successful call of an image decides between shared and private for the image's life. The EDK2
+  library passes PcdUefiPoolAllocPassThrough and PcdUefiPoolAllocPrivate.
 
   @param[in] ImageHandle  As for pool_init.
   @param[in] SystemTable  As for pool_init.
   @param[in] MemoryType   As for pool_init.
-  @param[in] Options      0, or POOL_PASS_THROUGH.
+  @param[in] Options      0, or POOL_PASS_THROUGH and/or POOL_PRIVATE.
 
   @retval EFI_SUCCESS            The library is ready.
   @retval EFI_INVALID_PARAMETER  As for pool_init, or an unknown bit in Options.
@@ -268,8 +299,8 @@ pool_init_ex (
 
 /**
   Undoes pool_init, for images that unload (an EDK2 library destructor calls it): gives idle
-  pages back as pool_trim does, then closes the ExitBootServices event. Live blocks stay valid
-  and can be freed after a new pool_init.
+  pages back as pool_trim does, then closes the ExitBootServices event. Live blocks stay valid:
+  other images sharing the state can free them, and so can this one after a new pool_init.
 
   @retval EFI_SUCCESS      The library is uninitialised.
   @retval EFI_NOT_STARTED  The library was not initialised.
@@ -459,7 +490,9 @@ pool_usable_size (
   );
 
 /**
-  Copies the library's allocation statistics. Works at any time, also before pool_init.
+  Copies the allocation statistics of the allocator state the image uses: with a shared state,
+  those of every image of the boot that shares it; with a private one (POOL_PRIVATE), the
+  image's own. Works at any time, also before pool_init.
 
   @param[out] Stats  Receives the statistics.
 
@@ -474,10 +507,11 @@ pool_stats (
 
 /**
   Gives back to the firmware every page of the small-block front that holds no live block
-  (the pages the front keeps for reuse: at most one per size class), and the bookkeeping that
-  only described them. After every block is freed and pool_trim returns, the library holds no
-  firmware memory. Called from a notify function that interrupted another library call, it
-  only asks for the work to be done as that call returns, and returns 0.
+  (the pages the front keeps for reuse: at most one per size class and memory type), and the
+  bookkeeping that only described them, for every image that shares the state. After every
+  block is freed and pool_trim returns, the library holds no firmware memory but a shared
+  state's own pool block. Called from a notify function that interrupted another library call,
+  it only asks for the work to be done as that call returns, and returns 0.
 
   @return  The number of the front's pages given back; 0 if the library is not initialised or
            boot services have ended.
