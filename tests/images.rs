@@ -152,7 +152,8 @@ fn each_memory_type_has_its_own_pages() {
         init(&sim, image, number, TYPES[number], 0);
     }
     // Interleaved allocations of one class: every page holds one memory type only.
-    let blocks: Vec<(usize, *mut u8)> = (0..600)
+    let per_type = scaled(200, 90);
+    let blocks: Vec<(usize, *mut u8)> = (0..3 * per_type)
         .map(|i| (i % 3, as_image(images[i % 3], || alloc(48, 16))))
         .collect();
     for &(owner, block) in &blocks {
@@ -162,7 +163,7 @@ fn each_memory_type_has_its_own_pages() {
         blocks.iter().map(|(_, b)| b.addr() & !4095).collect();
     assert_eq!(
         pages.len(),
-        3 * 200usize.div_ceil(4096 / 48),
+        3 * per_type.div_ceil(4096 / 48),
         "no page shared by two types"
     );
     for (number, (_, block)) in blocks.into_iter().enumerate() {
