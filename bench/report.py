@@ -352,9 +352,11 @@ def main():
     aa64 = Boot(aa64_log) if os.path.exists(aa64_log) else None
     uboot_log = os.path.join(d, "uboot-aa64.log")
     uboot = Boot(uboot_log) if os.path.exists(uboot_log) else None
+    ia32_log = os.path.join(d, "ia32-icount-0.log")
+    ia32 = Boot(ia32_log) if os.path.exists(ia32_log) else None
     if not icount:
         sys.exit("report.py: no icount-*.log in " + d)
-    for b in icount + [x for x in (tcg, aa64, uboot) if x]:
+    for b in icount + [x for x in (tcg, aa64, uboot, ia32) if x]:
         if b.errors or not b.done or b.done.get("errors") != 0:
             sys.exit(f"report.py: {b.path} is incomplete or reported errors: {b.errors}")
     base = icount[0]
@@ -515,6 +517,14 @@ def main():
                       f"{f_int(u.per_op_insns('W4', 'raw', 'warm'))}, W5 "
                       f"{f_int(u.per_op_insns('W5', 'lib', 'warm'))} vs "
                       f"{f_int(u.per_op_insns('W5', 'raw', 'warm'))} instructions", "measured"))
+    if ia32:
+        goals.append(("W1/W4/W5 on IA32 (OVMF IA32): measured",
+                      f"W1 {f_int(ia32.r('W1', 'lib')['peak_pages'])} vs "
+                      f"{f_int(ia32.r('W1', 'raw')['peak_pages'])} pages; warm pair W4 "
+                      f"{f_int(ia32.per_op_insns('W4', 'lib', 'warm'))} vs "
+                      f"{f_int(ia32.per_op_insns('W4', 'raw', 'warm'))}, W5 "
+                      f"{f_int(ia32.per_op_insns('W5', 'lib', 'warm'))} vs "
+                      f"{f_int(ia32.per_op_insns('W5', 'raw', 'warm'))} instructions", "measured"))
     size_min = map_sizes(os.path.join(d, "size-min-x64.map"))
     min_text = size_min["own"].get(".text", 0) if size_min else None
     if lib_text is not None:
@@ -762,7 +772,7 @@ def main():
     add("")
 
     def one_boot_tables(b):
-        """Pages and instructions of every workload in one boot (AArch64 boots)."""
+        """Pages and instructions of every workload in one boot (the single-boot sections)."""
         rows = []
         for w in ("W1", "W2", "W3", "W6"):
             pkl = [(b.r(w, sch) or {}).get("peak_pages") for sch in ("lib", "naive", "raw")]
@@ -798,6 +808,16 @@ def main():
                 f"{f_int(a.per_op_insns('W6', 'pagegrow'))} instructions per step, "
                 f"{f_ratio(a.per_op_ticks('W6', 'pagegrow') / a.per_op_ticks('W6', 'raw'), 3)} "
                 f"of raw, with no memory clearing to inflate the moves.\n")
+
+    # ---- IA32 ----
+    if ia32 is not None:
+        add("## IA32 (OVMF IA32, one -icount boot)\n")
+        add(f"The same app for 32-bit x86, linked with the rustc archive for `i686-unknown-uefi` "
+            f"(nightly `-Zbuild-std`; no IA32 release artifact yet), in Debian's OVMF IA32 (the "
+            f"Secure Boot + SMM build, `q35,smm=on`), one boot under the same -icount settings "
+            f"(rdtsc: {ia32.tpi:.2f} ticks per instruction), scheme order lib/naive/raw. EDK2 IA32 "
+            f"pool pointers sit at 16 mod 128.\n")
+        one_boot_tables(ia32)
 
     # ---- U-Boot ----
     if uboot is not None:
@@ -932,9 +952,9 @@ def main():
 
     # ---- Method ----
     add("## Method and reproduction\n")
-    add("```sh\nscripts/bench.sh            # build; 3 OVMF + 1 AAVMF + 1 U-Boot boots under -icount, 1 OVMF under TCG; host; docs\n"
+    add("```sh\nscripts/bench.sh            # build; 3 OVMF + 1 OVMF IA32 + 1 AAVMF + 1 U-Boot boots under -icount, 2 OVMF under TCG; host; docs\n"
         "scripts/bench.sh --report   # regenerate the docs from build/bench/\n"
-        "BENCH_UBOOT=0 scripts/bench.sh  # without the U-Boot boot\n"
+        "BENCH_UBOOT=0 scripts/bench.sh  # without the U-Boot boot (BENCH_IA32=0: without IA32)\n"
         "BENCH_FULL=1 scripts/bench.sh   # W6 with all 1 000 repetitions (slower)\n```\n")
     add("- Workloads (seeded xorshift64*, generated before anything is timed): W1 10 000 live "
         "64-byte blocks at Align 32, then all freed; W2 256 live 4 KiB blocks at Align 4 KiB; "
@@ -976,6 +996,11 @@ def main():
              f"{f_int(w4['raw_c'])} ({r4_raw_c[0]:.3f}x)")
     s.append(f"  W6 realloc 16 B -> 1 MiB: {r6[0]:.2f}x raw per step; W7 1536 B @ 64 (pool "
              f"path): {r7_w[0]:.2f}x raw of the same request")
+    if ia32:
+        s.append(f"  IA32 (OVMF IA32): W1 {f_int(ia32.r('W1', 'lib')['peak_pages'])} pages vs raw "
+                 f"{f_int(ia32.r('W1', 'raw')['peak_pages'])}; W4 pair "
+                 f"{f_int(ia32.per_op_insns('W4', 'lib', 'warm'))} vs "
+                 f"{f_int(ia32.per_op_insns('W4', 'raw', 'warm'))} instructions")
     if uboot:
         s.append(f"  U-Boot (AArch64): W1 {f_int(uboot.r('W1', 'lib')['peak_pages'])} pages vs raw "
                  f"{f_int(uboot.r('W1', 'raw')['peak_pages'])}; W4 pair "

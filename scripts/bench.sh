@@ -11,11 +11,12 @@
 #   1. The C static library for x86_64-unknown-uefi and aarch64-unknown-uefi (release).
 #   2. bench/uefi/bench_app.c (+ tests/uefi/c/report.c, util.c) linked against it: three x64
 #      images that differ only in the order in which the schemes run (BENCH_ORDER=0,1,2), an
-#      AArch64 image, and bench/uefi/size_min.c (code size of the smallest user); and
+#      AArch64 image, an IA32 image (the i686 rustc archive), and bench/uefi/size_min.c (code
+#      size of the smallest user); and
 #      bench/uefi/images.c, which loads 8 copies of bench/uefi/images_worker.c (a driver with its
 #      own copy of the library) to measure one allocator per boot against private states.
 #   3. Three OVMF boots under `-icount shift=8,align=off,sleep=off` (deterministic instruction
-#      counts: every ratio comes from these), one AAVMF boot and one U-Boot boot (lib.sh's
+#      counts: every ratio comes from these), one OVMF IA32 boot, one AAVMF boot and one U-Boot boot (lib.sh's
 #      uboot firmware; skipped when its u-boot.bin is missing) of the AArch64 image under
 #      -icount, run BENCH_JOBS at a time, then one plain-TCG OVMF boot alone (wall-clock context)
 #      and the images boot (plain TCG: it measures pages and bytes only).
@@ -24,13 +25,13 @@
 #   5. bench/report.py: medians and spread, tables, the SVG, the summary.
 #
 # Outputs under build/bench/: *.efi, *.map (lld-link maps), icount-{0,1,2}.log,
-# aa64-icount-0.log, uboot-aa64.log (AArch64 image in U-Boot), tcg.log, images.log, host.txt (callgrind
+# aa64-icount-0.log, ia32-icount-0.log, uboot-aa64.log (AArch64 image in U-Boot), tcg.log, images.log, host.txt (callgrind
 # totals), host-self.txt (per-function costs), times.txt (wall times).
 # Environment: BENCH_JOBS (parallel -icount boots; default: CPUs, at most 3), BENCH_TIMEOUT
 # (seconds per boot, default 300), BENCH_FULL=1 (W6 with all 1 000 repetitions instead of 20:
 # ~5 min more per boot; each repetition is identical under -icount, see docs/benchmarks.md),
-# BENCH_AA64=0 (skip the AAVMF boot), BENCH_UBOOT=0 (skip the U-Boot boot), BENCH_HOST_N (host
-# iterations, default 100000), CLANG, LLD_LINK, plus lib.sh's QEMU_* / OVMF_* / AAVMF_* /
+# BENCH_AA64=0 (skip the AAVMF boot), BENCH_IA32=0 (skip the OVMF IA32 boot), BENCH_UBOOT=0
+# (skip the U-Boot boot), BENCH_HOST_N (host iterations, default 100000), CLANG, LLD_LINK, plus lib.sh's QEMU_* / OVMF_* / AAVMF_* /
 # UBOOT_AA64 overrides.
 set -euo pipefail
 
@@ -101,6 +102,11 @@ run_firmware() {
         build_app x64 "bench-x64-$order" "${defs[@]}" -DBENCH_ORDER="$order"
     done
     build_app aa64 bench-aa64 "${defs[@]}"
+    # IA32: the rustc archive for i686-unknown-uefi (nightly -Zbuild-std; no release artifact yet).
+    if [ "${BENCH_IA32:-1}" = 1 ]; then
+        uefi_c_app ia32 "$out/bench-ia32.efi" "$(ia32_library)" "${defs[@]}" -- \
+            bench/uefi/bench_app.c tests/uefi/c/report.c tests/uefi/c/util.c
+    fi
     # The smallest user of the API, for the code-size table.
     uefi_c_app x64 "$out/size-min-x64.efi" target/x86_64-unknown-uefi/release/libuefi_pool_alloc.a -- \
         bench/uefi/size_min.c
@@ -115,6 +121,7 @@ run_firmware() {
     # ARCH IMAGE LOG [FIRMWARE]: without FIRMWARE, the one lib.sh selected (UPA_FIRMWARE).
     local -a jobs=("x64 bench-x64-0 icount-0" "x64 bench-x64-1 icount-1" "x64 bench-x64-2 icount-2")
     [ "${BENCH_AA64:-1}" = 1 ] && jobs+=("aa64 bench-aa64 aa64-icount-0")
+    [ "${BENCH_IA32:-1}" = 1 ] && jobs+=("ia32 bench-ia32 ia32-icount-0")
     if [ "${BENCH_UBOOT:-1}" = 1 ]; then
         local uboot_bin
         uboot_bin=$(upa_use_firmware uboot && printf '%s' "$UPA_AA64_BIOS")

@@ -22,7 +22,7 @@
   (pool_raw_alloc), W6 `pagegrow` (a harness emulation of page-backed growth in place), W7 (pool
   path pairs, 1536 B at Align 64) `lib` and `raw_same` (raw of the library's request size).
 
-  `ticks` are rdtsc (x64) or cntvct_el0 (AArch64) ticks for the whole timed part; under QEMU's
+  `ticks` are rdtsc (x64, IA32) or cntvct_el0 (AArch64) ticks for the whole timed part; under QEMU's
   -icount they count guest instructions (see `bench calib`). `peak_pages` are pages of the
   benchmark's memory type (EfiLoaderData, the library's type and the harness's) in the memory
   map at the workload's peak minus before it, read with GetMemoryMap into a static buffer.
@@ -49,6 +49,8 @@ typedef unsigned long long ull;
 
 #if defined(__x86_64__)
 #define ARCH_NAME "x64"
+#elif defined(__i386__)
+#define ARCH_NAME "ia32"
 #else
 #define ARCH_NAME "aa64"
 #endif
@@ -747,6 +749,9 @@ static void calibrate(void) {
   UINT64 t0 = timer_ticks();
 #if defined(__x86_64__)
   __asm__ volatile("1: dec %0\n\tjnz 1b" : "+r"(n) : : "cc");
+#elif defined(__i386__)
+  UINT32 n32 = (UINT32)n;
+  __asm__ volatile("1: dec %0\n\tjnz 1b" : "+r"(n32) : : "cc");
 #else
   __asm__ volatile("1: subs %0, %0, #1\n\tb.ne 1b" : "+r"(n) : : "cc");
 #endif
