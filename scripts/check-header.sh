@@ -12,10 +12,9 @@
 #   edk2-current  the same after current EDK2's MdePkg (#pragma once, no guard macros) with
 #                 GCC X64, CLANGPDB X64, CLANGDWARF AARCH64 and CLANGPDB AARCH64;
 #   gnu-efi       after <efi.h>/<efilib.h>, with and without GNU_EFI_USE_MS_ABI.
-# Every translation unit takes the address of every function the header declares (names
-# extracted from the header here), so a missing or garbled prototype fails, and does arithmetic
-# with every integer macro that overflows a plain int (the macros carry their type). On x86_64
-# ELF compilers it also checks that every prototype and the handler type carry ms_abi: the
+# Every translation unit takes the address of every API function (cargo xtask api), so a missing
+# or garbled prototype fails, and does arithmetic with every integer macro that overflows a
+# plain int (the macros carry their type). On x86_64 ELF compilers it also checks that every prototype and the handler type carry ms_abi: the
 # library's functions are extern "efiapi", and an ELF compiler defaults to the SysV convention.
 #
 # Environment: CLANG (clang-19), CC (gcc), CXX (g++), EDK2_DIR (an EDK2 tree with include
@@ -51,30 +50,13 @@ upstream=$(edk2_upstream) || upstream_rc=$?
 work=$(mktemp -d "${TMPDIR:-/tmp}/check-header.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# Names of the functions the header declares. Text-level, no compiler needed: drop comments,
-# preprocessor lines, attributes and extern "C", cut into declarations at ; { }, keep those
-# that are not typedefs and have "TYPE... NAME(" (a function pointer has "(*" instead).
-extract_functions() {
-    sed -zE \
-        -e 's#/\*[^*]*\*+([^/*][^*]*\*+)*/# #g' \
-        -e 's#//[^\n]*##g' \
-        -e 's#(^|\n)[ \t]*\#([^\n]*\\\n)*[^\n]*#\1#g' \
-        -e 's#__attribute__[ \t]*\(\(([^()]|\([^()]*\))*\)\)# #g' \
-        -e 's#__declspec[ \t]*\([^()]*\)# #g' \
-        -e 's#extern[ \t]*"C"# #g' "$1" |
-        tr '\n\t' '  ' | tr ';{}' '\n' |
-        grep -vE '^[[:space:]]*typedef[^A-Za-z0-9_]' |
-        sed -nE 's/^[[:space:]]*[A-Za-z_][^(]*[^A-Za-z0-9_(]([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*\(.*/\1/p' |
-        grep -vxE 'sizeof|_Alignof|alignof|typeof|__typeof__|decltype|_Static_assert|static_assert' |
-        grep -vx 'uefi_pool_alloc_requires_EFIAPI_to_be_ms_abi' |
-        sort -u
-}
-
-mapfile -t functions < <(extract_functions "$header")
+# The API: every export of the Rust sources, which the header must declare (cargo xtask api fails
+# otherwise); each translation unit takes the address of every one.
+mapfile -t functions < <(cd "$here/.." && cargo xtask api)
 # Integer macros: "#define NAME <typed literal>" lines (the header's constants).
 mapfile -t macros < <(sed -nE 's/^#define (POOL_[A-Z0-9_]+) .*[0-9][UL]*\)?$/\1/p' "$header")
 if [ "${#functions[@]}" -eq 0 ]; then
-    echo "check-header: no function prototype found in $header" >&2
+    echo "check-header: no API: the exports of src/ and capi/ and the header disagree (above)" >&2
     exit 1
 fi
 echo "check-header: ${#functions[@]} functions in $(basename "$header"): ${functions[*]}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the C firmware test app (tests/uefi/c) against the shipped C static library and boot
-# it in real firmware under QEMU/TCG: OVMF for x64, AAVMF for aa64, OVMF IA32 for ia32 (linked
-# with the rustc archive: no IA32 release artifact yet). The app prints one line per check on
-# the serial port and ends with "N passed, M failed"; this script fails unless M == 0.
+# it in real firmware under QEMU/TCG: OVMF for x64, AAVMF for aa64, OVMF IA32 for ia32. The app
+# prints one line per check on the serial port and ends with "N passed, M failed"; this script
+# fails unless M == 0.
 #
 #   scripts/firmware-test.sh [x64|aa64|all|ia32]      (default: x64; all: x64 and aa64)
 #
@@ -48,13 +48,8 @@ run_arch() {
     local out=build/uefi/$arch lib
     local log=$out/test_app$UPA_LOG_TAG.log efi=$out/test_app.efi map=$out/test_app.map
 
-    # The library as shipped (scripts/release.sh: symbol-clean archives); IA32 has no release
-    # artifact yet.
-    if [ "$arch" = ia32 ]; then
-        lib=$(ia32_library) || return 1
-    else
-        lib=$(release_artifact "$rust_target")
-    fi
+    # The library as shipped (scripts/release.sh: symbol-clean archives).
+    lib=$(release_artifact "$rust_target") || return 1
 
     upa_log "firmware-test[$arch]: compiling and linking $efi"
     uefi_c_app "$arch" "$efi" "$lib" -- tests/uefi/c/*.c

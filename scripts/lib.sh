@@ -402,40 +402,16 @@ upa_use_firmware() {
     return 0
 }
 
-# upa_source_hash: prints the SHA-256 of exactly what shapes the release artifacts: the
-# library's and the C library crate's sources, the API list, the code of scripts/release.sh (its
-# comments and blank lines left out), Cargo.toml's [profile.release] and the resolved versions of
-# the crates the C library links. Absolute paths, unrelated workspace members and file times
-# stay out. The EDK2 stamp and release_artifact both judge staleness by it.
+# upa_source_hash: prints the SHA-256 of exactly what shapes the release artifacts (cargo xtask
+# source-hash: sources, API, the release tooling's code, [profile.release], resolved crates).
+# The EDK2 stamp and release_artifact both judge staleness by it.
 upa_source_hash() {
-    (
-        set -euo pipefail
-        cd "$(dirname "${BASH_SOURCE[0]}")/.."
-        {
-            # File names and contents, in a stable order.
-            find src capi -type f ! -name '*~' | LC_ALL=C sort | while read -r f; do
-                printf '== %s\n' "$f"
-                cat "$f"
-            done
-            printf '== API\n'
-            api_functions
-            printf '== scripts/release.sh, code only\n'
-            grep -v '^[[:space:]]*\(#.*\)\?$' scripts/release.sh
-            printf '== Cargo.toml [profile.release]\n'
-            sed -n '/^\[profile\.release\]/,/^\[/p' Cargo.toml
-            printf '== resolved dependencies\n'
-            # Offline first (instant); online on a machine whose cargo cache is still empty.
-            { cargo tree --offline -q -p uefi-pool-alloc-capi -e normal --prefix none \
-                  --target all 2>/dev/null ||
-              cargo tree -q -p uefi-pool-alloc-capi -e normal --prefix none --target all; } |
-                sed 's/ (.*)$//' | LC_ALL=C sort -u
-        } | sha256sum | cut -d' ' -f1
-    )
+    (cd "$(dirname "${BASH_SOURCE[0]}")/.." && cargo xtask source-hash)
 }
 
 # release_artifact RUST_TARGET: prints the path of the shipped library for RUST_TARGET under
 # build/release (the .lib for COFF targets, the .o for ELF ones), running scripts/release.sh
-# first when it is missing or was built from other sources (upa_source_hash, which release.sh
+# first when it is missing or was built from other sources (upa_source_hash, which the release
 # records in build/release/.source-hash). Tests link what is shipped.
 release_artifact() {
     local target=$1 root dir artifact
@@ -451,17 +427,6 @@ release_artifact() {
         "$root/scripts/release.sh" >&2 || return 1
     fi
     printf '%s\n' "$artifact"
-}
-
-# ia32_library: builds the C static library for i686-unknown-uefi and prints its path. No
-# release artifact exists for IA32 yet, and rustup has no prebuilt core for that target: this is
-# the archive rustc makes, with core and compiler_builtins built by nightly (-Zbuild-std).
-ia32_library() {
-    local root
-    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-    (cd "$root" && cargo +nightly build --quiet --release -p uefi-pool-alloc-capi --target i686-unknown-uefi \
-        "-Zbuild-std=core,compiler_builtins" -Zbuild-std-features=compiler-builtins-mem) >&2 || return 1
-    printf '%s\n' "$root/target/i686-unknown-uefi/release/libuefi_pool_alloc.a"
 }
 
 # uefi_c_app ARCH EFI LIB [CFLAGS...] -- SOURCE...: compiles the C SOURCEs for ARCH (x64|aa64)
@@ -537,12 +502,6 @@ for_arches() {
     "$function" x64 || status=1
     "$function" aa64 || status=1
     return "$status"
-}
-
-# api_functions: the library's API, one name a line: every export of src/ and capi/ (cargo
-# xtask api), which fails unless include/uefi_pool_alloc.h declares exactly those functions.
-api_functions() {
-    (cd "$(dirname "${BASH_SOURCE[0]}")/.." && cargo xtask api)
 }
 
 # The firmware of every boot: UPA_FIRMWARE (default installed), unless the caller set the image

@@ -26,7 +26,8 @@ packages=(
     gnu-efi mtools nasm acpica-tools uuid-dev dpkg-dev valgrind shellcheck gcc-aarch64-linux-gnu
     python3-pip
 )
-rust_targets=(x86_64-unknown-uefi aarch64-unknown-uefi x86_64-unknown-none aarch64-unknown-none)
+rust_targets=(x86_64-unknown-uefi aarch64-unknown-uefi x86_64-unknown-none aarch64-unknown-none
+              riscv64imac-unknown-none-elf)
 nightly_components=(miri rust-src)
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

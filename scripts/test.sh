@@ -32,14 +32,10 @@ step() { # NAME COMMAND...
 
 
 # The library's own code must carry no panic or formatting machinery (nothing in it can panic),
-# on a 64-bit target and on i686-unknown-uefi (32-bit; no prebuilt core there: nightly builds it).
+# on a 64-bit target and on i686-unknown-uefi (32-bit), as shipped.
 no_panic_machinery() {
     local target=$1 lib work
-    case $target in
-        i686-*) lib=$(ia32_library) || return 1 ;;
-        *) cargo build --quiet --release -p uefi-pool-alloc-capi --target "$target"
-           lib=$repo/target/$target/release/libuefi_pool_alloc.a ;;
-    esac
+    lib=$(release_artifact "$target") || return 1
     work=$(mktemp -d)
     local ar=llvm-ar${LLVM_SUFFIX:--19} nm=llvm-nm${LLVM_SUFFIX:--19}
     (cd "$work" && "$ar" x "$lib" "$("$ar" t "$lib" | grep '^uefi_pool_alloc-')")
@@ -62,7 +58,7 @@ current_firmware() {
     return "$rc"
 }
 
-# IA32 (32-bit) in OVMF IA32: the C test app, linked with the rustc archive, and the example.
+# IA32 (32-bit) in OVMF IA32: the C test app, linked with the shipped IA32 .lib, and the example.
 ia32_firmware() {
     local rc=0
     scripts/firmware-test.sh ia32 || rc=1
@@ -85,7 +81,7 @@ step "host tests under Miri, 32-bit (i686)" cargo +nightly miri test -p uefi-poo
 step "header compiles (EDK2, gnu-efi, standalone; C99, C11, C++)" scripts/check-header.sh include/uefi_pool_alloc.h
 step "no panic machinery in the library" no_panic_machinery x86_64-unknown-uefi
 step "32-bit: the library builds for i686-unknown-uefi, without panic machinery" no_panic_machinery i686-unknown-uefi
-step "release artifacts for 4 targets, symbol hygiene, no x18 / SSE / red zone" scripts/release.sh
+step "release artifacts for 6 targets, symbol hygiene, no x18 / SSE / red zone / gp" scripts/release.sh
 step "firmware: C test app in OVMF (x64) and AAVMF (AArch64), COFF .lib" scripts/firmware-test.sh all
 step "firmware: the same C test app the gnu-efi way (x64 ELF .o)" scripts/gnu-efi-test.sh
 step "firmware: Rust app with PoolAllocator, C + Rust in one image, the uefi-crate example (x64, AArch64)" scripts/rust-firmware-test.sh all

@@ -6,6 +6,11 @@
 
 mod api;
 mod header;
+mod objects;
+mod release;
+mod symbols;
+mod targets;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,11 +18,19 @@ use std::{env, fs};
 
 const HEADER: &str = "include/uefi_pool_alloc.h";
 
-const USAGE: &str = "usage: cargo xtask header [--check] | api
+const USAGE: &str =
+    "usage: cargo xtask header [--check] | api | source-hash | release | symbols [DIR]
   header          regenerate include/uefi_pool_alloc.h from src/ffi.rs (written only if it changes)
   header --check  fail if include/uefi_pool_alloc.h differs from what src/ffi.rs generates
   api             print the API, one name a line: every export of src/ and capi/; fail unless
-                  the header declares exactly these functions";
+                  the header declares exactly these functions
+  source-hash     print the hash of every input that shapes the release artifacts
+  release         build the C library for every target into RELEASE_DIR (build/release): the
+                  artifacts, the header, manifest.txt/.json; then `symbols` unless SKIP_CHECK=1
+  symbols [DIR]   check the symbol hygiene and firmware fitness of a release (default
+                  build/release)
+environment: RELEASE_DIR, CARGO_TARGET_DIR of the release builds (target/release-pkg), NIGHTLY
+(nightly), LLVM_SUFFIX (-19), CLANG (clang-19)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -26,6 +39,10 @@ fn main() -> ExitCode {
         ["header"] => write_header(&repository()),
         ["header", "--check"] => check_header(&repository()),
         ["api"] => print_api(&repository()),
+        ["source-hash"] => print_source_hash(&repository()),
+        ["release"] => release(&repository()),
+        ["symbols"] => symbols(&repository(), None),
+        ["symbols", dir] => symbols(&repository(), Some(Path::new(dir))),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -45,7 +62,8 @@ fn repository() -> PathBuf {
         .to_path_buf()
 }
 
-fn print_api(root: &Path) -> ExitCode {
+/// The API: every export of the Rust sources, provided the header declares exactly those.
+fn api_list(root: &Path) -> Result<Vec<String>, String> {
     let sources = api::read_sources(root);
     let exports = api::exports(sources.iter().map(String::as_str));
     let header = fs::read_to_string(root.join(HEADER)).unwrap_or_default();
@@ -54,11 +72,78 @@ fn print_api(root: &Path) -> ExitCode {
         for problem in &problems {
             eprintln!("xtask: {problem}");
         }
-        eprintln!("xtask: the API of src/ and capi/ and {HEADER} disagree");
+        return Err(format!("the API of src/ and capi/ and {HEADER} disagree"));
+    }
+    Ok(exports)
+}
+
+/// Prints a task's result, or its error, as the exit status says.
+fn report(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            if !text.is_empty() {
+                println!("{text}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("xtask: error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_api(root: &Path) -> ExitCode {
+    report(api_list(root).map(|api| api.join("\n")))
+}
+
+fn print_source_hash(root: &Path) -> ExitCode {
+    report(api_list(root).and_then(|api| release::source_hash(root, &api)))
+}
+
+/// A path from the environment, relative to the repository unless absolute.
+fn env_path(root: &Path, variable: &str, default: &str) -> PathBuf {
+    root.join(env::var(variable).unwrap_or_else(|_| default.to_string()))
+}
+
+fn release(root: &Path) -> ExitCode {
+    if check_header(root) != ExitCode::SUCCESS {
         return ExitCode::FAILURE;
     }
-    println!("{}", exports.join("\n"));
-    ExitCode::SUCCESS
+    let options = release::Options {
+        release_dir: env_path(root, "RELEASE_DIR", "build/release"),
+        target_dir: env_path(root, "CARGO_TARGET_DIR", "target/release-pkg"),
+        nightly: env::var("NIGHTLY").unwrap_or_else(|_| "nightly".to_string()),
+    };
+    let tools = tools::Tools::from_env();
+    let result = api_list(root).and_then(|api| {
+        eprintln!("release: API ({} functions): {}", api.len(), api.join(" "));
+        release::run(root, &api, &options, &tools)?;
+        fs::write(
+            options.release_dir.join(".source-hash"),
+            release::source_hash(root, &api)? + "\n",
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(api)
+    });
+    let api = match result {
+        Ok(api) => api,
+        Err(error) => return report(Err(error)),
+    };
+    if env::var("SKIP_CHECK").as_deref() == Ok("1") {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("release: checking symbols");
+    check_symbols(&options.release_dir, &options.target_dir, &api, &tools)
+}
+
+fn symbols(root: &Path, dir: Option<&Path>) -> ExitCode {
+    let release = dir.map_or_else(|| root.join("build/release"), |dir| root.join(dir));
+    let target_dir = env_path(root, "CARGO_TARGET_DIR", "target/release-pkg");
+    match api_list(root) {
+        Ok(api) => check_symbols(&release, &target_dir, &api, &tools::Tools::from_env()),
+        Err(error) => report(Err(error)),
+    }
 }
 
 fn write_header(root: &Path) -> ExitCode {
@@ -90,4 +175,18 @@ fn check_header(root: &Path) -> ExitCode {
         line + 1
     );
     ExitCode::FAILURE
+}
+
+fn check_symbols(
+    release: &Path,
+    target_dir: &Path,
+    api: &[String],
+    tools: &tools::Tools,
+) -> ExitCode {
+    let all: Vec<&'static targets::Target> = targets::TARGETS.iter().collect();
+    match symbols::check(release, &all, api, tools, target_dir) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => report(Err(error)),
+    }
 }

@@ -9,17 +9,17 @@
 
   Built with: rustc 1.95.0 (59807616e 2026-04-14)
   SHA-256 of the prebuilts:
-  1ddfd9a85e1b5befca4407be9c9160856197dc2676c1eebf8dd1bb94a78c0be1  X64/UefiPoolAlloc.o
-  26c50dbe0c18f742fab621285d7c06258f21e7d559b8c9694c8c55c8d7c3e963  AARCH64/UefiPoolAlloc.o
-  c648c8cfb858552d7cb2d5891d8b29a9f22398ad18a7fb47b88bb8b43a5504a0  X64/UefiPoolAlloc.lib
-  ec036d221d54e9a30f1a46a255c8719378ea30cc63122c82cc79c13338f12e76  AARCH64/UefiPoolAlloc.lib
+  cae66cd6964e9a74e5f92acc04837d255b01da877dd73423e3ba56e26849ff25  X64/UefiPoolAlloc.o
+  2f4be15adc6266f83a0d93be5aa74c72e242cf41ba5512f7c6755e042308746a  AARCH64/UefiPoolAlloc.o
+  3315d1d65ab0cfffaacf6a52df47a34bf81f4d86b0f3f3d6981b6ee28eab4789  X64/UefiPoolAlloc.lib
+  528c8f6de390f6b51ca5322fe57f8044d57033009f27595d3bd1706edc58df46  AARCH64/UefiPoolAlloc.lib
 **/
 
 #ifndef UEFI_POOL_ALLOC_PREBUILT_H_
 #define UEFI_POOL_ALLOC_PREBUILT_H_
 
-#define UEFI_POOL_ALLOC_PREBUILT_SOURCE_HASH  "a65b6de87b659ae59a6b5cb12e3af7d8c65fd7e89f8f3da1cf768f65298ecbf3"
-#define UEFI_POOL_ALLOC_PREBUILT_ID           UefiPoolAllocPrebuilt_a65b6de87b659ae5
-#define UEFI_POOL_ALLOC_PREBUILT_ID_BYTE      'a'
+#define UEFI_POOL_ALLOC_PREBUILT_SOURCE_HASH  "b2db7be73bdba93df844492184aee5d09e3e871c4ad0ef781b8ae4efed35e9b7"
+#define UEFI_POOL_ALLOC_PREBUILT_ID           UefiPoolAllocPrebuilt_b2db7be73bdba93d
+#define UEFI_POOL_ALLOC_PREBUILT_ID_BYTE      'b'
 
 #endif
