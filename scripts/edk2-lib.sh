@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers of the EDK2 package scripts (edk2-refresh.sh, edk2-test.sh). Source it after lib.sh.
+# Helpers of the EDK2 scripts (edk2-test.sh, check-header.sh). Source it after lib.sh.
 #
 #   edk2_upstream
 #       Print the path of a current upstream EDK2 tree, from EDK2_UPSTREAM: a tarball (unpacked
@@ -12,33 +12,20 @@
 #       Serialised with flock.
 #   edk2_toolchains TREE ARCH
 #       Print the toolchains TREE defines for ARCH among those the package supports here:
-#       GCC5 CLANG38 (EDK2 before stable202605), GCC GCCNOLTO (after), CLANGDWARF CLANGPDB.
+#       GCC5 CLANG38 (EDK2 before stable202605), GCC GCCNOLTO (after), CLANGDWARF CLANGPDB;
+#       for IA32 CLANGPDB only.
 #   edk2_env TREE WORKSPACE
 #       Set up the environment of an EDK2 build in the current shell: WORKSPACE (build outputs,
 #       Conf/), PACKAGES_PATH (TREE and edk2-pkg/), EDK_TOOLS_PATH, the compiler variables of
-#       both generations (CLANG_BIN, CLANG38_BIN, CLANGDWARF_BIN and the AArch64 prefixes of
-#       GCC5, GCC and GCCNOLTO), the AArch64 LTO helper archive where the tree's tools_def looks
-#       for it under WORKSPACE, then sources edksetup.sh (from inside this function, without
-#       set -eu, as it requires).
+#       both generations (CLANG_BIN, CLANG38_BIN, CLANGDWARF_BIN, the AArch64 prefixes of
+#       GCC5, GCC and GCCNOLTO, the RISC-V 64 ones of GCC5 and GCC), the AArch64 LTO helper
+#       archive where the tree's tools_def looks for it under WORKSPACE, then sources
+#       edksetup.sh (from inside this function, without set -eu, as it requires).
 
 # Used by the scripts that source this file.
 # shellcheck disable=SC2034
 UPA_REPO=${UPA_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-UPA_EDK2_PKG=$UPA_REPO/edk2-pkg/UefiPoolAllocPkg
-UPA_EDK2_LIB=$UPA_EDK2_PKG/Library/UefiPoolAllocLib
-UPA_EDK2_PREBUILT=$UPA_EDK2_LIB/Prebuilt
-UPA_EDK2_STAMP=$UPA_EDK2_PREBUILT/UefiPoolAllocPrebuilt.h
-UPA_EDK2_HEADER=$UPA_EDK2_PKG/Include/Library/UefiPoolAllocLib/uefi_pool_alloc.h
 : "${LLVM_BIN:=/usr/lib/llvm-19/bin}"
-
-# Prebuilt files: "rust-target release-file package-file".
-# shellcheck disable=SC2034
-UPA_EDK2_PREBUILTS=(
-    "x86_64-unknown-none uefi_pool_alloc.o X64/UefiPoolAlloc.o"
-    "aarch64-unknown-none uefi_pool_alloc.o AARCH64/UefiPoolAlloc.o"
-    "x86_64-unknown-uefi uefi_pool_alloc.lib X64/UefiPoolAlloc.lib"
-    "aarch64-unknown-uefi uefi_pool_alloc.lib AARCH64/UefiPoolAlloc.lib"
-)
 
 edk2_upstream() {
     local source=${EDK2_UPSTREAM:-}
@@ -112,6 +99,8 @@ edk2_basetools() {
 edk2_toolchains() {
     local tree=$1 arch=$2 tc
     for tc in GCC5 GCC GCCNOLTO CLANGDWARF CLANGPDB CLANG38; do
+        # IA32 ships as a COFF archive only: rustc has no freestanding i386 ELF target.
+        [ "$arch" = IA32 ] && [ "$tc" != CLANGPDB ] && continue
         if grep -qE "^[A-Z*]+_${tc}_${arch}_CC_PATH" "$tree/BaseTools/Conf/tools_def.template"; then
             printf '%s\n' "$tc"
         fi
@@ -127,6 +116,7 @@ edk2_env() {
     export CLANG_BIN=$LLVM_BIN/ CLANG38_BIN=$LLVM_BIN/ CLANGDWARF_BIN=$LLVM_BIN/
     export GCC5_AARCH64_PREFIX=aarch64-linux-gnu- GCC_AARCH64_PREFIX=aarch64-linux-gnu-
     export GCCNOLTO_AARCH64_PREFIX=aarch64-linux-gnu-
+    export GCC5_RISCV64_PREFIX=riscv64-linux-gnu- GCC_RISCV64_PREFIX=riscv64-linux-gnu-
     : "${PYTHON_COMMAND:=python3}"
     export PYTHON_COMMAND
     mkdir -p "$CONF_PATH"

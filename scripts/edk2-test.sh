@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the EDK2 package (edk2-pkg/UefiPoolAllocPkg) with real EDK2 of two generations, for
-# every toolchain each defines, both architectures and both targets, and boot each build's test
-# application. The application runs the checks of the clang-built firmware test (tests/uefi/c)
+# every toolchain each defines, four architectures (X64, AARCH64, IA32, RISCV64) and both
+# targets, and boot each build's test application. The application runs the checks of the clang-built firmware test (tests/uefi/c)
 # plus the EDK2-only ones (library constructor, invalid-call handler; the sample driver as
 # UEFI_DRIVER, DXE_DRIVER and DXE_RUNTIME_DRIVER loaded with LoadImage/StartImage from a second
 # disk, used, unloaded) and prints "N passed, M failed".
@@ -20,8 +20,10 @@
 #             ../shared/edk2): #pragma once, GCC/GCCNOLTO; booted in current OVMF/AAVMF
 #             (Debian sid's), and the configurations EDK2_TEST_STRICTNX selects also in their
 #             strict-NX Secure Boot build. Without a tree this generation is skipped, saying why.
+# IA32 builds of both generations boot in Debian's OVMF IA32 (2022.11: no other IA32 firmware
+# here) and RISCV64 builds in U-Boot's RISC-V 64 S-mode build (no EDK2 firmware for it here).
 # Toolchains: those of GCC5 GCC GCCNOLTO CLANGDWARF CLANGPDB CLANG38 that the tree defines for
-# the architecture (edk2_toolchains); DEBUG and RELEASE.
+# the architecture (edk2_toolchains; IA32: CLANGPDB, the COFF one); DEBUG and RELEASE.
 #
 # Per generation: BaseTools (built once, cached in the tree), edk2-pytool-library's parsers over
 # every .dec/.inf/.dsc (scripts/edk2-parse.py), then the builds, one after another (AutoGen is
@@ -66,7 +68,8 @@ say() { printf 'edk2-test: %s\n' "$*" >&2; }
 
 # --- prerequisites -------------------------------------------------------------------------
 missing=()
-for tool in gcc make nasm iasl aarch64-linux-gnu-gcc python3 dpkg-source "$QEMU_X64" "$QEMU_AA64" \
+for tool in gcc make nasm iasl aarch64-linux-gnu-gcc riscv64-linux-gnu-gcc python3 dpkg-source \
+            "$QEMU_X64" "$QEMU_AA64" "$QEMU_IA32" "$QEMU_RV64" \
             "$LLVM_BIN/clang" "$LLVM_BIN/ld.lld" "$LLVM_BIN/lld-link" "$LLVM_BIN/llvm-ar"; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
@@ -95,6 +98,8 @@ boot_config() {
     case $arch in
         X64) qarch=x64 drive_dev="ide-hd,drive=drv,bus=ide.1" ;;
         AARCH64) qarch=aa64 drive_dev="virtio-blk-pci,drive=drv" ;;
+        IA32) qarch=ia32 drive_dev="ide-hd,drive=drv,bus=ide.1" ;;
+        RISCV64) qarch=rv64 drive_dev="virtio-blk-device,drive=drv" ;;
     esac
     # The sample drivers on their own FAT disk (the ESP holds only the app; see lib.sh).
     dir=$(mktemp -d "${TMPDIR:-/tmp}/edk2-test-drv.XXXXXX")
@@ -127,6 +132,16 @@ boot_config() {
         ! grep -aq 'invalid call refused' "$base.serial.log" || fail "a RELEASE build reported an invalid call"
     fi
     printf '%s %s %s\n' "$((SECONDS - start))" "$status" "$detail" > "$base.result"
+}
+
+# The firmware a build of ARCH boots in: IA32 always in Debian's OVMF IA32 (2022.11, the only
+# IA32 build at hand), RISCV64 in U-Boot (Debian has no EDK2 firmware for RISC-V).
+booted_in() {
+    case $1 in
+        IA32) echo ovmf-ia32 ;;
+        RISCV64) echo u-boot ;;
+        *) echo "$2" ;;
+    esac
 }
 
 report_line() {   # config firmware build_s boot_s status detail size
@@ -170,7 +185,7 @@ run_generation() {
 
     local target arch tc config
     for target in DEBUG RELEASE; do
-        for arch in X64 AARCH64; do
+        for arch in X64 AARCH64 IA32 RISCV64; do
             for tc in $(edk2_toolchains "$tree" "$arch"); do
                 config="$gen $arch $tc $target"
                 [[ $config =~ $EDK2_TEST_ONLY ]] && configs+=("$config")
@@ -231,7 +246,7 @@ run_generation() {
             finish_pending
             upa_use_firmware "$fw"
             boot_config "$arch" "$out" "$base" "$target" &
-            pending+=("$config|$fw|$!|$base|$build_s|$size")
+            pending+=("$config|$(booted_in "$arch" "$fw")|$!|$base|$build_s|$size")
         done
     done
     finish_pending

@@ -4,7 +4,8 @@
 #   boot_efi ARCH EFI_FILE LOG [TIMEOUT_S] [EXTRA_QEMU_ARGS...]
 #       Boot one UEFI application in OVMF (ARCH=x64), AAVMF (ARCH=aa64) or OVMF IA32 (ARCH=ia32:
 #       always Debian's ovmf-ia32, its Secure Boot + SMM build, the only one it ships) under
-#       QEMU/TCG, or in U-Boot (ARCH=aa64 only) when upa_use_firmware selected uboot.
+#       QEMU/TCG, or in U-Boot (ARCH=aa64) when upa_use_firmware selected uboot. ARCH=rv64
+#       always boots U-Boot's RISC-V 64 S-mode build on OpenSBI (Debian has no EDK2 for it).
 #       Serial output goes to LOG. Returns 0 when QEMU exits by itself (the app is expected to
 #       end with ResetSystem(EfiResetShutdown)), non-zero on timeout (default 120 s), CPU
 #       exception (also one after which the firmware reset and QEMU exited), QEMU error, or x64
@@ -18,7 +19,8 @@
 #       Select the firmware boot_efi boots (see below; UPA_FIRMWARE in the environment selects
 #       it for every script, default installed).
 #
-# Overridable through the environment: QEMU_X64, QEMU_AA64, QEMU_IA32 (binaries), OVMF32_CODE,
+# Overridable through the environment: QEMU_X64, QEMU_AA64, QEMU_IA32, QEMU_RV64 (binaries),
+# UBOOT_RV64 (U-Boot for rv64, default /usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin), OVMF32_CODE,
 # OVMF32_VARS (IA32 firmware), OVMF_CODE, OVMF_VARS,
 # AAVMF_CODE, AAVMF_VARS (firmware images; they win over UPA_FIRMWARE), UPA_CURRENT_FIRMWARE
 # (a directory holding current firmware as usr/share/{OVMF,AAVMF}: skips the download),
@@ -29,6 +31,8 @@
 : "${QEMU_X64:=qemu-system-x86_64}"
 : "${QEMU_AA64:=qemu-system-aarch64}"
 : "${QEMU_IA32:=qemu-system-i386}"
+: "${QEMU_RV64:=qemu-system-riscv64}"
+: "${UBOOT_RV64:=/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin}"
 : "${OVMF32_CODE:=/usr/share/OVMF/OVMF32_CODE_4M.secboot.fd}"
 : "${OVMF32_VARS:=/usr/share/OVMF/OVMF32_VARS_4M.fd}"
 UPA_CACHE=${UEFI_POOL_ALLOC_CACHE:-$HOME/.cache/uefi-pool-alloc}
@@ -36,20 +40,20 @@ UPA_CACHE=${UEFI_POOL_ALLOC_CACHE:-$HOME/.cache/uefi-pool-alloc}
 # Lines of the serial log that mean the firmware took a CPU exception: after one EDK2 spins
 # forever, so waiting for the timeout would only waste time; U-Boot ('"Synchronous Abort"
 # handler, esr 0x...', likewise for its Error/Irq/Fiq vectors) resets, and QEMU (-no-reboot)
-# exits as if the app had shut down.
-UPA_CRASH_RE='X64 Exception Type|Synchronous Exception|!!!! |Synchronous Abort|" handler, esr 0x'
+# exits as if the app had shut down; on RISC-V it prints "Unhandled exception".
+UPA_CRASH_RE='X64 Exception Type|Synchronous Exception|!!!! |Synchronous Abort|" handler, esr 0x|Unhandled exception'
 
 upa_log() { printf '%s\n' "$*" >&2; }
 
 boot_efi() {
     if [ "$#" -lt 3 ]; then
-        upa_log "usage: boot_efi x64|aa64 EFI_FILE LOG [TIMEOUT_S] [EXTRA_QEMU_ARGS...]"
+        upa_log "usage: boot_efi x64|aa64|ia32|rv64 EFI_FILE LOG [TIMEOUT_S] [EXTRA_QEMU_ARGS...]"
         return 2
     fi
     local arch=$1 efi=$2 log=$3 timeout_s=${4:-120}
     shift 3
     [ "$#" -gt 0 ] && shift
-    local qemu bootname code='' vars='' bios=''
+    local qemu bootname code='' vars='' bios='' kernel=''
     local -a qemu_machine
     case $arch in
         x64)
@@ -89,10 +93,15 @@ boot_efi() {
             qemu_machine=(-machine "q35,smm=on" -m 256M -device "ide-hd,drive=esp,bootindex=0"
                           -global "driver=cfi.pflash01,property=secure,value=on")
             ;;
-        *) upa_log "boot_efi: ARCH must be x64, aa64 or ia32, not '$arch'"; return 2 ;;
+        rv64)
+            # OpenSBI (QEMU's -bios default) starts U-Boot in S-mode; distro boot finds the ESP.
+            qemu=$QEMU_RV64 bootname=BOOTRISCV64.EFI kernel=$UBOOT_RV64
+            qemu_machine=(-machine virt -m 512M -device "virtio-blk-device,drive=esp")
+            ;;
+        *) upa_log "boot_efi: ARCH must be x64, aa64, ia32 or rv64, not '$arch'"; return 2 ;;
     esac
     local f
-    for f in "$efi" ${bios:+"$bios"} ${code:+"$code" "$vars"}; do
+    for f in "$efi" ${bios:+"$bios"} ${kernel:+"$kernel"} ${code:+"$code" "$vars"}; do
         [ -r "$f" ] || { upa_log "boot_efi: cannot read $f"; return 2; }
     done
 
@@ -103,6 +112,8 @@ boot_efi() {
     local -a fw_args boot_menu=()
     if [ -n "$bios" ]; then
         fw_args=(-bios "$bios")
+    elif [ -n "$kernel" ]; then
+        fw_args=(-bios default -kernel "$kernel")
     else
         # VARS is written by the firmware (boot entries): each run gets its own copy.
         cp "$vars" "$tmp/vars.fd"

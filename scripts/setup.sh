@@ -10,7 +10,8 @@ set -euo pipefail
 #   qemu-system-x86 qemu-system-arm   boot tests in firmware (TCG)
 #   ovmf qemu-efi-aarch64             the firmware images (OVMF_*_4M.fd, AAVMF_*.fd)
 #   ovmf-ia32                         IA32 firmware (OVMF32_*_4M.fd; qemu-system-i386 is in -x86)
-#   u-boot-qemu                       U-Boot's UEFI as a second AArch64 firmware (qemu_arm64/u-boot.bin)
+#   u-boot-qemu                       U-Boot's UEFI as a second firmware (AArch64) and the RISC-V one
+#   qemu-system-misc / -riscv, opensbi  RISC-V 64 boots (QEMU 7.2 has it in -misc, 10.x in -riscv)
 #   clang-19 lld-19 llvm-19           C test apps for the UEFI COFF targets, lld-link, llvm-lib/objcopy
 #   gcc g++ make python3              host C/C++ compilers (header checks); EDK2 BaseTools
 #   gnu-efi                           header checks and gnu-efi style ELF apps
@@ -19,12 +20,20 @@ set -euo pipefail
 #   dpkg-dev                          dpkg-source, to unpack Debian's EDK2 source (edk2-src.sh)
 #   valgrind                          instruction counts of host benchmarks
 #   gcc-aarch64-linux-gnu             EDK2 GCC5 AARCH64 builds (its binutils also link CLANG38 AARCH64)
+#   gcc-riscv64-linux-gnu             EDK2 GCC5/GCC RISCV64 builds
 #   (linter) shellcheck               lint of these scripts
+# QEMU's packages follow the installed qemu-utils (below): 10.x from backports splits RISC-V out.
+qemu_utils=$(dpkg-query -W -f='${db:Status-Abbrev} ${Version}' qemu-utils 2>/dev/null |
+             awk '$1 == "ii" { print $2 }') || true
+case $qemu_utils in
+    1:[1-9][0-9].*) qemu_riscv="qemu-system-riscv" ;;
+    *) qemu_riscv="qemu-system-misc" ;;
+esac
 packages=(
-    qemu-system-x86 qemu-system-arm ovmf ovmf-ia32 qemu-efi-aarch64 u-boot-qemu
+    qemu-system-x86 qemu-system-arm "$qemu_riscv" opensbi ovmf ovmf-ia32 qemu-efi-aarch64 u-boot-qemu
     clang-19 lld-19 llvm-19 gcc g++ make python3
     gnu-efi mtools nasm acpica-tools uuid-dev dpkg-dev valgrind shellcheck gcc-aarch64-linux-gnu
-    python3-pip
+    gcc-riscv64-linux-gnu python3-pip
 )
 rust_targets=(x86_64-unknown-uefi aarch64-unknown-uefi x86_64-unknown-none aarch64-unknown-none
               riscv64imac-unknown-none-elf)
@@ -49,8 +58,6 @@ done
 # version, stop and print what the user may run.
 qemu_suite=''
 if printf '%s\n' "${missing[@]}" | grep -q '^qemu-system-'; then
-    qemu_utils=$(dpkg-query -W -f='${db:Status-Abbrev} ${Version}' qemu-utils 2>/dev/null |
-                 awk '$1 == "ii" { print $2 }') || true
     candidate=$(apt-cache policy qemu-system-x86 2>/dev/null | awk '$1 == "Candidate:" { print $2 }')
     if [ -n "$qemu_utils" ] && [ "$qemu_utils" != "$candidate" ]; then
         codename=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")
@@ -79,7 +86,8 @@ if [ "${#missing[@]}" -gt 0 ] && [ -n "$qemu_suite" ]; then
     done
     install=()
     for p in "${missing[@]}"; do
-        case $p in qemu-system-*) install+=("$p/$qemu_suite") ;; *) install+=("$p") ;; esac
+        # OpenSBI too: QEMU 10 needs a newer one than Debian 12's.
+        case $p in qemu-system-*|opensbi) install+=("$p/$qemu_suite") ;; *) install+=("$p") ;; esac
     done
     # Auto-installed marks go to the host's own record, so that apt autoremove stays right.
     cmd=("${UPA_APT[@]}" -o Dir::State::extended_states=/var/lib/apt/extended_states

@@ -5,6 +5,7 @@
 //! writes into the sources.
 
 mod api;
+mod edk2;
 mod header;
 mod objects;
 mod release;
@@ -29,6 +30,9 @@ const USAGE: &str =
                   artifacts, the header, manifest.txt/.json; then `symbols` unless SKIP_CHECK=1
   symbols [DIR]   check the symbol hygiene and firmware fitness of a release (default
                   build/release)
+  edk2-prebuilts  copy the release's artifacts into the EDK2 package with their identity member,
+                  write its stamp and header copy (scripts/edk2-refresh.sh runs the release first)
+  edk2-prebuilts --check   fail unless the package's prebuilts match the sources
 environment: RELEASE_DIR, CARGO_TARGET_DIR of the release builds (target/release-pkg), NIGHTLY
 (nightly), LLVM_SUFFIX (-19), CLANG (clang-19)";
 
@@ -43,6 +47,8 @@ fn main() -> ExitCode {
         ["release"] => release(&repository()),
         ["symbols"] => symbols(&repository(), None),
         ["symbols", dir] => symbols(&repository(), Some(Path::new(dir))),
+        ["edk2-prebuilts"] => edk2_prebuilts(&repository(), false),
+        ["edk2-prebuilts", "--check"] => edk2_prebuilts(&repository(), true),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -102,7 +108,7 @@ fn print_source_hash(root: &Path) -> ExitCode {
 }
 
 /// A path from the environment, relative to the repository unless absolute.
-fn env_path(root: &Path, variable: &str, default: &str) -> PathBuf {
+pub fn env_path(root: &Path, variable: &str, default: &str) -> PathBuf {
     root.join(env::var(variable).unwrap_or_else(|_| default.to_string()))
 }
 
@@ -189,4 +195,20 @@ fn check_symbols(
         Ok(false) => ExitCode::FAILURE,
         Err(error) => report(Err(error)),
     }
+}
+
+fn edk2_prebuilts(root: &Path, check_only: bool) -> ExitCode {
+    let result = api_list(root).and_then(|api| {
+        if check_only {
+            edk2::check(root, &api)
+        } else {
+            edk2::refresh(
+                root,
+                &edk2::release_dir(root),
+                &api,
+                &tools::Tools::from_env(),
+            )
+        }
+    });
+    report(result.map(|()| String::new()))
 }

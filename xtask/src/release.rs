@@ -379,7 +379,7 @@ fn dll_export_only(directives: &[String]) -> Result<(), Error> {
     }
 }
 
-fn sha256(data: &[u8]) -> String {
+pub fn sha256(data: &[u8]) -> String {
     Sha256::digest(data)
         .iter()
         .map(|b| format!("{b:02x}"))

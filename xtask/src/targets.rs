@@ -32,6 +32,8 @@ pub struct Target {
     pub machine: Machine,
     pub abi: &'static str,
     pub toolchain: Toolchain,
+    /// The EDK2 architecture whose prebuilt this artifact is (`Prebuilt/<ARCH>/`).
+    pub edk2_arch: &'static str,
     /// RUSTFLAGS for this target only (with `BuildStd` they reach core and compiler_builtins).
     pub rustflags: &'static str,
     /// clang's target and flags for a C consumer of the artifact (the hazard test).
@@ -42,6 +44,7 @@ pub struct Target {
 pub const TARGETS: &[Target] = &[
     Target {
         triple: "x86_64-unknown-uefi",
+        edk2_arch: "X64",
         format: Format::Coff,
         machine: Machine::X86_64,
         abi: "EFIAPI = Microsoft x64 (ms_abi); soft-float, no red zone",
@@ -52,6 +55,7 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         triple: "aarch64-unknown-uefi",
+        edk2_arch: "AARCH64",
         format: Format::Coff,
         machine: Machine::Aarch64,
         abi: "EFIAPI = AAPCS64; x18 untouched",
@@ -63,6 +67,7 @@ pub const TARGETS: &[Target] = &[
     Target {
         // No prebuilt core for this target; EDK2's IA32 EFIAPI is cdecl, like Rust's "efiapi".
         triple: "i686-unknown-uefi",
+        edk2_arch: "IA32",
         format: Format::Coff,
         machine: Machine::I386,
         abi: "EFIAPI = cdecl; soft-float",
@@ -74,6 +79,7 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         triple: "x86_64-unknown-none",
+        edk2_arch: "X64",
         format: Format::Elf,
         machine: Machine::X86_64,
         abi: "EFIAPI = Microsoft x64 (ms_abi); soft-float, no red zone",
@@ -85,6 +91,7 @@ pub const TARGETS: &[Target] = &[
     Target {
         // UEFI reserves x18, which rustup's prebuilt compiler_builtins of this target uses.
         triple: "aarch64-unknown-none",
+        edk2_arch: "AARCH64",
         format: Format::Elf,
         machine: Machine::Aarch64,
         abi: "EFIAPI = AAPCS64; x18 untouched",
@@ -98,6 +105,7 @@ pub const TARGETS: &[Target] = &[
         // with -mabi=lp64, and linkers refuse to mix float ABIs. It also keeps floating-point
         // instructions out, which firmware need not have enabled.
         triple: "riscv64imac-unknown-none-elf",
+        edk2_arch: "RISCV64",
         format: Format::Elf,
         machine: Machine::Riscv64,
         abi: "EFIAPI = LP64 (soft-float), RV64IMAC",

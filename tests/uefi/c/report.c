@@ -39,6 +39,19 @@ static void serial_put(char c) {
   }
   *dr = (UINT32)(UINT8)c;
 }
+#elif defined(__riscv) && __riscv_xlen == 64
+/* The NS16550 of QEMU's virt machine (8-bit registers), at its physical address: U-Boot runs
+   UEFI apps with the MMU off. */
+#define UART_BASE 0x10000000UL
+#define UART_LSR  5
+#define LSR_THRE  0x20
+
+static void serial_put(char c) {
+  volatile UINT8 *uart = (volatile UINT8 *)UART_BASE;
+  for (UINTN spin = 0; spin < 1000000 && (uart[UART_LSR] & LSR_THRE) == 0; spin++) {
+  }
+  uart[0] = (UINT8)c;
+}
 #else
 #error "tests/uefi/c: serial output for this architecture is missing"
 #endif
@@ -60,6 +73,20 @@ UINT64 timer_ticks(void) {
   UINT32 lo, hi;
   __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
   return ((UINT64)hi << 32) | lo;
+}
+void timer_init(EFI_BOOT_SERVICES *BootServices) {
+  UINT64 start = timer_ticks();
+  BootServices->Stall(20000);
+  UINT64 ticks = (timer_ticks() - start) / 20;
+  mTicksPerMs = ticks != 0 ? ticks : 1;
+}
+#elif defined(__riscv)
+/* The time CSR (10 MHz on QEMU virt); calibrated against Stall like the TSC, as no CSR gives
+   its frequency. */
+UINT64 timer_ticks(void) {
+  UINT64 value;
+  __asm__ volatile("rdtime %0" : "=r"(value));
+  return value;
 }
 void timer_init(EFI_BOOT_SERVICES *BootServices) {
   UINT64 start = timer_ticks();

@@ -51,4 +51,18 @@ i64 __moddi3(i64 n, i64 d) {
     return n < 0 ? -(i64)r : (i64)r;
 }
 
+#if defined(_MSC_VER)
+/* The MSVC environment (EDK2's CLANGPDB IA32 since it targets i686-pc-windows-msvc) calls
+   __aulldiv/__aullrem instead: operands on the stack, popped by the callee (ret $16), result in
+   edx:eax. Thin wrappers around the cdecl helpers above. */
+__attribute__((used)) u64 upa_aulldiv(u64 n, u64 d) { return __udivdi3(n, d); }
+__attribute__((used)) u64 upa_aullrem(u64 n, u64 d) { return __umoddi3(n, d); }
+#define UPA_MS_HELPER(name, helper)                                                           \
+    __asm__(".text\n.globl " name "\n" name ":\n"                                           \
+            "  pushl 16(%esp)\n  pushl 16(%esp)\n  pushl 16(%esp)\n  pushl 16(%esp)\n"      \
+            "  call " helper "\n  addl $16, %esp\n  ret $16\n")
+UPA_MS_HELPER("__aulldiv", "_upa_aulldiv");
+UPA_MS_HELPER("__aullrem", "_upa_aullrem");
+#endif
+
 #endif

@@ -29,6 +29,8 @@ typedef unsigned long long ull;
 #define ARCH_NAME "x64"
 #elif defined(__i386__)
 #define ARCH_NAME "IA32"
+#elif defined(__riscv)
+#define ARCH_NAME "RISC-V 64"
 #else
 #define ARCH_NAME "AArch64"
 #endif
@@ -1416,6 +1418,18 @@ EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable
   test_exit_boot_services();
 
   report_summary();
+#if defined(__riscv)
+  {
+    /* U-Boot's runtime ResetSystem spins forever on RISC-V (it has no runtime reset there):
+       ask the SBI firmware directly, System Reset extension "SRST", shutdown. Falls through to
+       ResetSystem if the SBI lacks it. */
+    register UINTN a0 __asm__("a0") = 0; /* SBI_SRST_RESET_TYPE_SHUTDOWN */
+    register UINTN a1 __asm__("a1") = 0; /* no reason */
+    register UINTN a6 __asm__("a6") = 0; /* function: system_reset */
+    register UINTN a7 __asm__("a7") = 0x53525354;
+    __asm__ volatile("ecall" : "+r"(a0), "+r"(a1) : "r"(a6), "r"(a7) : "memory");
+  }
+#endif
   gST->RuntimeServices->ResetSystem(EfiResetShutdown, EFI_SUCCESS, 0, NULL);
   for (;;) {
   }
