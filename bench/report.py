@@ -812,8 +812,8 @@ def main():
     # ---- IA32 ----
     if ia32 is not None:
         add("## IA32 (OVMF IA32, one -icount boot)\n")
-        add(f"The same app for 32-bit x86, linked with the shipped `i686-unknown-uefi` artifact "
-            f"(nightly `-Zbuild-std`), in Debian's OVMF IA32 (the "
+        add(f"The same app for 32-bit x86, linked with the rustc archive for `i686-unknown-uefi` "
+            f"(nightly `-Zbuild-std`) like the other images, in Debian's OVMF IA32 (the "
             f"Secure Boot + SMM build, `q35,smm=on`), one boot under the same -icount settings "
             f"(rdtsc: {ia32.tpi:.2f} ticks per instruction), scheme order lib/naive/raw. EDK2 IA32 "
             f"pool pointers sit at 16 mod 128.\n")

@@ -11,7 +11,7 @@
 #   1. The C static library for x86_64-unknown-uefi and aarch64-unknown-uefi (release).
 #   2. bench/uefi/bench_app.c (+ tests/uefi/c/report.c, util.c) linked against it: three x64
 #      images that differ only in the order in which the schemes run (BENCH_ORDER=0,1,2), an
-#      AArch64 image, an IA32 image (the shipped i686 artifact), and bench/uefi/size_min.c (code
+#      AArch64 image, an IA32 image, and bench/uefi/size_min.c (code
 #      size of the smallest user); and
 #      bench/uefi/images.c, which loads 8 copies of bench/uefi/images_worker.c (a driver with its
 #      own copy of the library) to measure one allocator per boot against private states.
@@ -102,9 +102,12 @@ run_firmware() {
         build_app x64 "bench-x64-$order" "${defs[@]}" -DBENCH_ORDER="$order"
     done
     build_app aa64 bench-aa64 "${defs[@]}"
+    # IA32 as the others: the rustc archive, whose memcpy serves the naive and raw schemes'
+    # copies (the release builds it, nightly -Zbuild-std).
     if [ "${BENCH_IA32:-1}" = 1 ]; then
-        uefi_c_app ia32 "$out/bench-ia32.efi" "$(release_artifact i686-unknown-uefi)" "${defs[@]}" -- \
-            bench/uefi/bench_app.c tests/uefi/c/report.c tests/uefi/c/util.c tests/uefi/c/runtime_ia32.c
+        release_artifact i686-unknown-uefi > /dev/null
+        uefi_c_app ia32 "$out/bench-ia32.efi" target/release-pkg/i686-unknown-uefi/release/libuefi_pool_alloc.a \
+            "${defs[@]}" -- bench/uefi/bench_app.c tests/uefi/c/report.c tests/uefi/c/util.c
     fi
     # The smallest user of the API, for the code-size table.
     uefi_c_app x64 "$out/size-min-x64.efi" target/x86_64-unknown-uefi/release/libuefi_pool_alloc.a -- \

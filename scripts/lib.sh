@@ -4,12 +4,12 @@
 #   boot_efi ARCH EFI_FILE LOG [TIMEOUT_S] [EXTRA_QEMU_ARGS...]
 #       Boot one UEFI application in OVMF (ARCH=x64), AAVMF (ARCH=aa64) or OVMF IA32 (ARCH=ia32:
 #       always Debian's ovmf-ia32, its Secure Boot + SMM build, the only one it ships) under
-#       QEMU/TCG, or in U-Boot (ARCH=aa64) when upa_use_firmware selected uboot. ARCH=rv64
+#       QEMU/TCG, or in U-Boot (x64, aa64, ia32) when upa_use_firmware selected uboot. ARCH=rv64
 #       always boots U-Boot's RISC-V 64 S-mode build on OpenSBI (Debian has no EDK2 for it).
 #       Serial output goes to LOG. Returns 0 when QEMU exits by itself (the app is expected to
-#       end with ResetSystem(EfiResetShutdown)), non-zero on timeout (default 120 s), CPU
-#       exception (also one after which the firmware reset and QEMU exited), QEMU error, or x64
-#       with U-Boot selected (2).
+#       end with ResetSystem(EfiResetShutdown)) or, in U-Boot x86/x86_64, when it was stopped
+#       after the app's "N passed, M failed" line; non-zero on timeout (default 120 s), CPU
+#       exception (also one after which the firmware reset and QEMU exited) or QEMU error.
 #   check_report LOG
 #       Print what the app wrote (ANSI escapes and firmware lines removed) and succeed only if
 #       the last "N passed, M failed" line has M == 0 and N > 0.
@@ -24,7 +24,7 @@
 # OVMF32_VARS (IA32 firmware), OVMF_CODE, OVMF_VARS,
 # AAVMF_CODE, AAVMF_VARS (firmware images; they win over UPA_FIRMWARE), UPA_CURRENT_FIRMWARE
 # (a directory holding current firmware as usr/share/{OVMF,AAVMF}: skips the download),
-# UBOOT_AA64 (U-Boot image for uboot, default /usr/lib/u-boot/qemu_arm64/u-boot.bin),
+# UBOOT_AA64, UBOOT_X64, UBOOT_IA32 (U-Boot images for uboot, default Debian's in /usr/lib/u-boot),
 # UEFI_POOL_ALLOC_CACHE (cache directory). The functions do not change the caller's shell
 # options.
 
@@ -40,8 +40,14 @@ UPA_CACHE=${UEFI_POOL_ALLOC_CACHE:-$HOME/.cache/uefi-pool-alloc}
 # Lines of the serial log that mean the firmware took a CPU exception: after one EDK2 spins
 # forever, so waiting for the timeout would only waste time; U-Boot ('"Synchronous Abort"
 # handler, esr 0x...', likewise for its Error/Irq/Fiq vectors) resets, and QEMU (-no-reboot)
-# exits as if the app had shut down; on RISC-V it prints "Unhandled exception".
-UPA_CRASH_RE='X64 Exception Type|Synchronous Exception|!!!! |Synchronous Abort|" handler, esr 0x|Unhandled exception'
+# exits as if the app had shut down; on RISC-V it prints "Unhandled exception". U-Boot x86
+# dumps the registers and hangs with "### ERROR ### Please RESET the board ###"; U-Boot x86_64
+# has no handlers: a triple fault, QEMU exits without a word (only a missing report line tells).
+UPA_CRASH_RE='X64 Exception Type|Synchronous Exception|!!!! |Synchronous Abort|" handler, esr 0x|Unhandled exception|### ERROR ### Please RESET'
+
+# The app's final line: in U-Boot x86/x86_64 boot_efi stops QEMU after it, as boot-time
+# ResetSystem(EfiResetShutdown) hangs there.
+UPA_REPORT_RE='^[0-9]+ passed, [0-9]+ failed'
 
 upa_log() { printf '%s\n' "$*" >&2; }
 
@@ -53,17 +59,21 @@ boot_efi() {
     local arch=$1 efi=$2 log=$3 timeout_s=${4:-120}
     shift 3
     [ "$#" -gt 0 ] && shift
-    local qemu bootname code='' vars='' bios='' kernel=''
+    local qemu bootname code='' vars='' bios='' kernel='' stop_re=''
     local -a qemu_machine
+    # U-Boot x86/x86_64 (-bios ROM): the i440FX pc machine; its serial is the ISA COM1 that
+    # -serial creates even with -nodefaults, where the test apps write too.
+    local -a uboot_pc=(-machine pc -m 512M -device "virtio-blk-pci,drive=esp,bootindex=0")
     case $arch in
         x64)
-            if [ -n "${UPA_AA64_BIOS:-}" ]; then
-                upa_log "boot_efi: x64 cannot boot in $UPA_FIRMWARE_LABEL: U-Boot (UPA_FIRMWARE=uboot) is AArch64 only here"
-                return 2
+            qemu=$QEMU_X64 bootname=BOOTX64.EFI
+            if [ -n "${UPA_X64_BIOS:-}" ]; then
+                bios=$UPA_X64_BIOS qemu_machine=("${uboot_pc[@]}") stop_re=$UPA_REPORT_RE
+            else
+                code=$OVMF_CODE vars=$OVMF_VARS
+                qemu_machine=(-machine "$UPA_X64_MACHINE" -m 256M -device "ide-hd,drive=esp,bootindex=0"
+                              "${UPA_X64_EXTRA[@]}")
             fi
-            qemu=$QEMU_X64 bootname=BOOTX64.EFI code=$OVMF_CODE vars=$OVMF_VARS
-            qemu_machine=(-machine "$UPA_X64_MACHINE" -m 256M -device "ide-hd,drive=esp,bootindex=0"
-                          "${UPA_X64_EXTRA[@]}")
             ;;
         aa64)
             qemu=$QEMU_AA64 bootname=BOOTAA64.EFI
@@ -71,10 +81,6 @@ boot_efi() {
                 # U-Boot: loaded with -bios, no flash; its distro boot finds the ESP's
                 # EFI/BOOT/BOOTAA64.EFI by itself.
                 bios=$UPA_AA64_BIOS
-                [ -r "$bios" ] || {
-                    upa_log "boot_efi: cannot read the U-Boot image $bios (package u-boot-qemu: run scripts/setup.sh; or set UBOOT_AA64)"
-                    return 2
-                }
                 qemu_machine=(-machine virt -cpu cortex-a57 -m 512M
                               -device "virtio-blk-pci,drive=esp,bootindex=0")
             else
@@ -84,14 +90,15 @@ boot_efi() {
             fi
             ;;
         ia32)
-            if [ -n "${UPA_AA64_BIOS:-}" ]; then
-                upa_log "boot_efi: ia32 cannot boot in $UPA_FIRMWARE_LABEL: U-Boot (UPA_FIRMWARE=uboot) is AArch64 only here"
-                return 2
+            qemu=$QEMU_IA32 bootname=BOOTIA32.EFI
+            if [ -n "${UPA_IA32_BIOS:-}" ]; then
+                bios=$UPA_IA32_BIOS qemu_machine=("${uboot_pc[@]}") stop_re=$UPA_REPORT_RE
+            else
+                # The SMM build needs SMM and a secure flash; with no keys enrolled unsigned apps boot.
+                code=$OVMF32_CODE vars=$OVMF32_VARS
+                qemu_machine=(-machine "q35,smm=on" -m 256M -device "ide-hd,drive=esp,bootindex=0"
+                              -global "driver=cfi.pflash01,property=secure,value=on")
             fi
-            # The SMM build needs SMM and a secure flash; with no keys enrolled unsigned apps boot.
-            qemu=$QEMU_IA32 bootname=BOOTIA32.EFI code=$OVMF32_CODE vars=$OVMF32_VARS
-            qemu_machine=(-machine "q35,smm=on" -m 256M -device "ide-hd,drive=esp,bootindex=0"
-                          -global "driver=cfi.pflash01,property=secure,value=on")
             ;;
         rv64)
             # OpenSBI (QEMU's -bios default) starts U-Boot in S-mode; distro boot finds the ESP.
@@ -101,7 +108,11 @@ boot_efi() {
         *) upa_log "boot_efi: ARCH must be x64, aa64, ia32 or rv64, not '$arch'"; return 2 ;;
     esac
     local f
-    for f in "$efi" ${bios:+"$bios"} ${kernel:+"$kernel"} ${code:+"$code" "$vars"}; do
+    if [ -n "$bios" ] && [ ! -r "$bios" ]; then
+        upa_log "boot_efi: cannot read the U-Boot image $bios (package u-boot-qemu: run scripts/setup.sh; or set UBOOT_${arch^^})"
+        return 2
+    fi
+    for f in "$efi" ${kernel:+"$kernel"} ${code:+"$code" "$vars"}; do
         [ -r "$f" ] || { upa_log "boot_efi: cannot read $f"; return 2; }
     done
 
@@ -130,7 +141,7 @@ boot_efi() {
         -nodefaults -no-user-config -monitor none -no-reboot -net none -smp 1 \
         -display none -serial "file:$log" "${boot_menu[@]}" \
         "$@" </dev/null &
-    local pid=$! crashed=0 rc=0
+    local pid=$! crashed=0 stopped=0 rc=0
     # Poll the log every 0.1 s (it is a few KiB): reacts at once to a crash marker.
     while kill -0 "$pid" 2>/dev/null; do
         if grep -aqE "$UPA_CRASH_RE" "$log" 2>/dev/null; then
@@ -139,9 +150,23 @@ boot_efi() {
             kill -TERM "$pid" 2>/dev/null || true   # timeout(1) passes it on to QEMU
             break
         fi
+        if [ -n "$stop_re" ] && grep -aqE "$stop_re" "$log" 2>/dev/null; then
+            # After ExitBootServices U-Boot's ResetSystem resets (port 0xCF9, whatever the
+            # type) and QEMU exits by itself; a boot-time one hangs: stop it after a grace period.
+            sleep 1
+            if kill -0 "$pid" 2>/dev/null; then
+                stopped=1
+                kill -TERM "$pid" 2>/dev/null || true
+            fi
+            break
+        fi
         sleep 0.1
     done
     wait "$pid" || rc=$?
+    if [ "$stopped" = 1 ]; then
+        upa_log "boot_efi: stopped QEMU after the app's report line (U-Boot x86 does not shut down)"
+        rc=0
+    fi
     rm -rf "$tmp"
     # U-Boot resets after an exception, and QEMU (-no-reboot) then exits with status 0, maybe
     # before the loop above saw the marker.
@@ -364,18 +389,18 @@ upa_current_firmware_fill() {
 #   current-strictnx  their Secure Boot builds with strict NX memory protection; the key store is
 #                     empty, so unsigned apps boot; x64 needs SMM and a secure flash (QEMU
 #                     options), AArch64 nothing more (a secure flash there faults the firmware)
-#   uboot             U-Boot's UEFI (Debian package u-boot-qemu, bookworm: 2023.01), AArch64
-#                     only: UBOOT_AA64 (default /usr/lib/u-boot/qemu_arm64/u-boot.bin) booted
-#                     with -bios and 512 MiB, no flash; the image variables are left empty and
-#                     boot_efi x64 fails
-# Sets OVMF_CODE, OVMF_VARS, AAVMF_CODE, AAVMF_VARS, UPA_AA64_BIOS (the -bios image for aa64;
-# empty unless uboot), UPA_X64_MACHINE, UPA_X64_EXTRA, UPA_FIRMWARE_LABEL (name and package
-# version, for logs) and UPA_LOG_TAG (a suffix for serial log names: empty for installed, .NAME
-# otherwise).
+#   uboot             U-Boot's UEFI (Debian package u-boot-qemu, bookworm: 2023.01): UBOOT_AA64,
+#                     UBOOT_X64, UBOOT_IA32 (default /usr/lib/u-boot/{qemu_arm64/u-boot.bin,
+#                     qemu-x86_64/u-boot.rom,qemu-x86/u-boot.rom}) booted with -bios and 512 MiB,
+#                     no flash (x86: the pc machine); the image variables are left empty
+# Sets OVMF_CODE, OVMF_VARS, AAVMF_CODE, AAVMF_VARS, UPA_AA64_BIOS, UPA_X64_BIOS, UPA_IA32_BIOS
+# (the -bios images; empty unless uboot), UPA_X64_MACHINE, UPA_X64_EXTRA, UPA_FIRMWARE_LABEL
+# (name and package version, for logs) and UPA_LOG_TAG (a suffix for serial log names: empty for
+# installed, .NAME otherwise).
 # shellcheck disable=SC2034 # used by the scripts that source this file
 upa_use_firmware() {
     local dir version=
-    UPA_X64_MACHINE=q35 UPA_X64_EXTRA=() UPA_AA64_BIOS=
+    UPA_X64_MACHINE=q35 UPA_X64_EXTRA=() UPA_AA64_BIOS='' UPA_X64_BIOS='' UPA_IA32_BIOS=''
     case $1 in
         installed)
             OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
@@ -399,8 +424,11 @@ upa_use_firmware() {
         uboot)
             OVMF_CODE='' OVMF_VARS='' AAVMF_CODE='' AAVMF_VARS=''
             UPA_AA64_BIOS=${UBOOT_AA64:-/usr/lib/u-boot/qemu_arm64/u-boot.bin}
-            if [ -n "${UBOOT_AA64:-}" ]; then
-                version=$UBOOT_AA64
+            UPA_X64_BIOS=${UBOOT_X64:-/usr/lib/u-boot/qemu-x86_64/u-boot.rom}
+            UPA_IA32_BIOS=${UBOOT_IA32:-/usr/lib/u-boot/qemu-x86/u-boot.rom}
+            if [ -n "${UBOOT_AA64:-}${UBOOT_X64:-}${UBOOT_IA32:-}" ]; then
+                version=$(printf '%s ' ${UBOOT_AA64:+"$UBOOT_AA64"} ${UBOOT_X64:+"$UBOOT_X64"} ${UBOOT_IA32:+"$UBOOT_IA32"})
+                version=${version% }
             else
                 version=$(dpkg-query -W -f='${Version}' u-boot-qemu 2>/dev/null) || true
             fi
@@ -440,7 +468,7 @@ release_artifact() {
     printf '%s\n' "$artifact"
 }
 
-# uefi_c_app ARCH EFI LIB [CFLAGS...] -- SOURCE...: compiles the C SOURCEs for ARCH (x64|aa64)
+# uefi_c_app ARCH EFI LIB [CFLAGS...] -- SOURCE...: compiles the C SOURCEs for ARCH (x64|aa64|ia32)
 # as a freestanding UEFI application (clang's Windows targets give PE/COFF and the UEFI calling
 # convention) with the flags every C app here uses plus CFLAGS, and links them with LIB into EFI
 # (lld-link's map beside it, EFI with .map for .efi). Objects go to a directory beside EFI.
@@ -455,7 +483,7 @@ uefi_c_app() {
     case $arch in
         x64) clang_target=x86_64-unknown-windows lld_machine=x64 flags+=(-mno-red-zone) ;;
         aa64) clang_target=aarch64-unknown-windows lld_machine=arm64 ;;
-        # -gnu: 64-bit division calls compiler_builtins' __umoddi3, not MSVC's __aullrem.
+        # -gnu: 64-bit division calls __udivdi3 (the app's runtime_ia32.c), not MSVC's __aulldiv.
         ia32) clang_target=i686-unknown-windows-gnu lld_machine=x86 ;;
         *) upa_log "uefi_c_app: ARCH must be x64, aa64 or ia32, not '$arch'"; return 2 ;;
     esac
@@ -522,7 +550,7 @@ if [ -z "${OVMF_CODE:-}${AAVMF_CODE:-}" ]; then
 else
     : "${OVMF_CODE:=/usr/share/OVMF/OVMF_CODE_4M.fd}" "${OVMF_VARS:=/usr/share/OVMF/OVMF_VARS_4M.fd}"
     : "${AAVMF_CODE:=/usr/share/AAVMF/AAVMF_CODE.fd}" "${AAVMF_VARS:=/usr/share/AAVMF/AAVMF_VARS.fd}"
-    UPA_X64_MACHINE=q35 UPA_X64_EXTRA=() UPA_AA64_BIOS=
+    UPA_X64_MACHINE=q35 UPA_X64_EXTRA=() UPA_AA64_BIOS='' UPA_X64_BIOS='' UPA_IA32_BIOS=''
     # shellcheck disable=SC2034 # used by the scripts that source this file
     UPA_FIRMWARE_LABEL="OVMF_CODE=$OVMF_CODE AAVMF_CODE=$AAVMF_CODE" UPA_LOG_TAG=.custom
 fi

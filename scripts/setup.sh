@@ -10,7 +10,9 @@ set -euo pipefail
 #   qemu-system-x86 qemu-system-arm   boot tests in firmware (TCG)
 #   ovmf qemu-efi-aarch64             the firmware images (OVMF_*_4M.fd, AAVMF_*.fd)
 #   ovmf-ia32                         IA32 firmware (OVMF32_*_4M.fd; qemu-system-i386 is in -x86)
-#   u-boot-qemu                       U-Boot's UEFI as a second firmware (AArch64) and the RISC-V one
+#   u-boot-qemu                       U-Boot's UEFI as a second firmware (qemu_arm64/u-boot.bin,
+#                                     qemu-x86_64/u-boot.rom, qemu-x86/u-boot.rom) and the
+#                                     RISC-V one (qemu-riscv64_smode/u-boot.bin)
 #   qemu-system-misc / -riscv, opensbi  RISC-V 64 boots (QEMU 7.2 has it in -misc, 10.x in -riscv)
 #   clang-19 lld-19 llvm-19           C test apps for the UEFI COFF targets, lld-link, llvm-lib/objcopy
 #   gcc g++ make python3              host C/C++ compilers (header checks); EDK2 BaseTools
