@@ -22,6 +22,8 @@
 #             strict-NX Secure Boot build. Without a tree this generation is skipped, saying why.
 # IA32 builds of both generations boot in Debian's OVMF IA32 (2022.11: no other IA32 firmware
 # here) and RISCV64 builds in U-Boot's RISC-V 64 S-mode build (no EDK2 firmware for it here).
+# The configurations EDK2_TEST_UBOOT selects boot in U-Boot too (AArch64, x86). EDK2's X64 code
+# uses SSE, which U-Boot's x86_64 port leaves off: an EDK2 X64 app cannot run there.
 # Toolchains: those of GCC5 GCC GCCNOLTO CLANGDWARF CLANGPDB CLANG38 that the tree defines for
 # the architecture (edk2_toolchains; IA32: CLANGPDB, the COFF one); DEBUG and RELEASE.
 #
@@ -38,6 +40,7 @@
 # and serial logs). Environment: EDK2_UPSTREAM (above), EDK2_TEST_ONLY (an extended regex over
 # "GENERATION ARCH TOOLCHAIN TARGET", e.g. 'upstream X64 GCC ' or 'RELEASE$'),
 # EDK2_TEST_STRICTNX (the same kind of regex; default 'upstream (X64|AARCH64) GCC DEBUG$'),
+# EDK2_TEST_UBOOT (likewise; default '(AARCH64 GCC5?|IA32 CLANGPDB) DEBUG$'),
 # EDK2_TEST_TIMEOUT (seconds per boot, default 300), UEFI_POOL_ALLOC_CACHE (cache of the trees
 # and firmware), LLVM_BIN (/usr/lib/llvm-19/bin), plus lib.sh's QEMU_* and UPA_CURRENT_FIRMWARE.
 set -euo pipefail
@@ -52,6 +55,7 @@ cd "$repo"
 : "${EDK2_TEST_TIMEOUT:=300}"
 : "${EDK2_TEST_ONLY:=.}"
 : "${EDK2_TEST_STRICTNX:=upstream (X64|AARCH64) GCC DEBUG\$}"
+: "${EDK2_TEST_UBOOT:=(AARCH64 GCC5?|IA32 CLANGPDB) DEBUG\$}"
 refresh=0 clean=0
 for arg in "$@"; do
     case $arg in
@@ -101,6 +105,8 @@ boot_config() {
         IA32) qarch=ia32 drive_dev="ide-hd,drive=drv,bus=ide.1" ;;
         RISCV64) qarch=rv64 drive_dev="virtio-blk-device,drive=drv" ;;
     esac
+    # U-Boot's x86 board reads its disks through virtio.
+    [ -n "${UPA_IA32_BIOS:-}" ] && [ "$arch" = IA32 ] && drive_dev="virtio-blk-pci,drive=drv"
     # The sample drivers on their own FAT disk (the ESP holds only the app; see lib.sh).
     dir=$(mktemp -d "${TMPDIR:-/tmp}/edk2-test-drv.XXXXXX")
     cp "$out"/UefiPoolAllocSample*.efi "$dir/"
@@ -137,9 +143,9 @@ boot_config() {
 # The firmware a build of ARCH boots in: IA32 always in Debian's OVMF IA32 (2022.11, the only
 # IA32 build at hand), RISCV64 in U-Boot (Debian has no EDK2 firmware for RISC-V).
 booted_in() {
-    case $1 in
-        IA32) echo ovmf-ia32 ;;
-        RISCV64) echo u-boot ;;
+    case $1/$2 in
+        */uboot|RISCV64/*) echo u-boot ;;
+        IA32/*) echo ovmf-ia32 ;;
         *) echo "$2" ;;
     esac
 }
@@ -235,18 +241,25 @@ run_generation() {
         map=$out/UefiPoolAllocPkg/Test/UefiPoolAllocTest/UefiPoolAllocTest/DEBUG/UefiPoolAllocTest.map
         size=$(python3 scripts/edk2-mapsize.py "$map" 2>/dev/null) || size='?'
         # One boot at a time: TCG uses one core, the next build the rest.
-        for fw in "$firmware" strictnx; do
-            if [ "$fw" = strictnx ]; then
-                if [ "$firmware" != current ] || ! [[ $config =~ $EDK2_TEST_STRICTNX ]]; then
-                    continue
-                fi
-                fw=current-strictnx
-                base=$base-strictnx
-            fi
+        local boot_base
+        for fw in "$firmware" strictnx uboot; do
+            boot_base=$base
+            case $fw in
+                strictnx)
+                    if [ "$firmware" != current ] || ! [[ $config =~ $EDK2_TEST_STRICTNX ]]; then
+                        continue
+                    fi
+                    fw=current-strictnx boot_base=$base-strictnx
+                    ;;
+                uboot)
+                    [[ $config =~ $EDK2_TEST_UBOOT ]] || continue
+                    boot_base=$base-uboot
+                    ;;
+            esac
             finish_pending
             upa_use_firmware "$fw"
-            boot_config "$arch" "$out" "$base" "$target" &
-            pending+=("$config|$(booted_in "$arch" "$fw")|$!|$base|$build_s|$size")
+            boot_config "$arch" "$out" "$boot_base" "$target" &
+            pending+=("$config|$(booted_in "$arch" "$fw")|$!|$boot_base|$build_s|$size")
         done
     done
     finish_pending
