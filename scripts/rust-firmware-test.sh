@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Build the Rust UEFI test app (tests/uefi/rust: PoolAllocator as #[global_allocator], with
 # C code from c/mixed.c linked into the same image) and boot it in real firmware under
-# QEMU/TCG: OVMF for x64, AAVMF for aa64. The app prints one line per check on the serial port
-# and ends with "N passed, M failed"; this script fails unless M == 0.
+# QEMU/TCG: OVMF for x64, AAVMF for aa64, OVMF IA32 for ia32 (or U-Boot with UPA_FIRMWARE=uboot).
+# The app prints one line per check on the serial port and ends with "N passed, M failed"; this
+# script fails unless M == 0.
 #
-#   scripts/rust-firmware-test.sh [x64|aa64|all|ia32]      (default: x64; ia32: the example only,
-#                                                           in OVMF IA32)
+#   scripts/rust-firmware-test.sh [x64|aa64|all|ia32]      (default: x64; all: x64 and aa64)
 #
 # Then it builds examples/uefi-app, a crate outside the workspace that depends on the library as a
 # user of the published crate would and is written with the `uefi` crate, checks that its dependency tree has
@@ -38,14 +38,26 @@ section_size() {
     "$LLVM_SIZE" -A "$1" | awk -v s="$2" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }'
 }
 
+# cargo_build TARGET ARGS...: cargo build for TARGET; no prebuilt core/alloc exists for
+# i686-unknown-uefi, so nightly builds them there.
+cargo_build() {
+    local rust_target=$1
+    shift
+    if [ "$rust_target" = i686-unknown-uefi ]; then
+        cargo +nightly build "-Zbuild-std=core,alloc,compiler_builtins" \
+            -Zbuild-std-features=compiler-builtins-mem --target "$rust_target" "$@"
+    else
+        cargo build --target "$rust_target" "$@"
+    fi
+}
+
 # .text of size-probe with the library and with the stub allocator.
 code_size() {
     local arch=$1 rust_target=$2 out=$3 variant
     for variant in pool stub; do
         local -a features=()
         [ "$variant" = stub ] && features=(--features stub-allocator)
-        cargo build --quiet --release -p "$crate" --bin size-probe --target "$rust_target" \
-            "${features[@]}"
+        cargo_build "$rust_target" --quiet --release -p "$crate" --bin size-probe "${features[@]}"
         cp "target/$rust_target/release/size-probe.efi" "$out/size_probe_$variant.efi"
     done
     local pool stub
@@ -67,13 +79,7 @@ example_app() {
     local -a options=(--quiet --locked --manifest-path examples/uefi-app/Cargo.toml)
     before=$(git status --porcelain --untracked-files=all)
     upa_log "rust-firmware-test[$arch]: building examples/uefi-app ($rust_target, release)"
-    local -a build=(cargo build)
-    # No prebuilt core/alloc for i686-unknown-uefi: nightly builds them.
-    [ "$rust_target" = i686-unknown-uefi ] &&
-        build=(cargo +nightly build "-Zbuild-std=core,alloc,compiler_builtins"
-               -Zbuild-std-features=compiler-builtins-mem)
-    CARGO_TARGET_DIR=target/example "${build[@]}" "${options[@]}" --release --target "$rust_target" ||
-        return 1
+    CARGO_TARGET_DIR=target/example cargo_build "$rust_target" "${options[@]}" --release || return 1
     tree=$(cargo tree "${options[@]}" -e all --target "$rust_target") || return 1
     if grep cbindgen <<<"$tree"; then
         upa_log "rust-firmware-test[$arch]: examples/uefi-app depends on cbindgen"
@@ -96,7 +102,7 @@ run_arch() {
     mkdir -p "$out"
 
     upa_log "rust-firmware-test[$arch]: building $crate ($rust_target, release)"
-    cargo build --quiet --release -p "$crate" --bin "$crate" --target "$rust_target"
+    cargo_build "$rust_target" --quiet --release -p "$crate" --bin "$crate"
     cp "target/$rust_target/release/$crate.efi" "$efi"
     upa_log "rust-firmware-test[$arch]: image $(stat -c %s "$efi") bytes," \
             ".text $(section_size "$efi" .text)"
@@ -108,10 +114,4 @@ run_arch() {
     return "$status"
 }
 
-# IA32: the example alone (the test app's C part and its expectations are 64-bit only so far).
-if [ "${1:-}" = ia32 ]; then
-    mkdir -p build/uefi/ia32
-    example_app ia32 i686-unknown-uefi build/uefi/ia32
-    exit
-fi
 for_arches run_arch "${1:-x64}"

@@ -58,16 +58,19 @@ current_firmware() {
     return "$rc"
 }
 
-# The C test app in U-Boot's UEFI, every architecture.
+# The C and Rust test apps and the example in U-Boot's UEFI, every architecture UEFI apps are
+# built for (RISC-V 64 is the EDK2 step's).
 uboot_firmware() {
     local arch rc=0
     for arch in aa64 x64 ia32; do
         UPA_FIRMWARE=uboot scripts/firmware-test.sh "$arch" || rc=1
+        UPA_FIRMWARE=uboot scripts/rust-firmware-test.sh "$arch" || rc=1
     done
     return "$rc"
 }
 
-# IA32 (32-bit) in OVMF IA32: the C test app, linked with the shipped IA32 .lib, and the example.
+# IA32 (32-bit) in OVMF IA32: the C test app, linked with the shipped IA32 .lib, the Rust test
+# app and the example.
 ia32_firmware() {
     local rc=0
     scripts/firmware-test.sh ia32 || rc=1
@@ -94,8 +97,8 @@ step "release artifacts for 6 targets, symbol hygiene, no x18 / SSE / red zone /
 step "firmware: C test app in OVMF (x64) and AAVMF (AArch64), COFF .lib" scripts/firmware-test.sh all
 step "firmware: the same C test app the gnu-efi way (x64 ELF .o)" scripts/gnu-efi-test.sh
 step "firmware: Rust app with PoolAllocator, C + Rust in one image, the uefi-crate example (x64, AArch64)" scripts/rust-firmware-test.sh all
-step "firmware: the C test app in U-Boot's UEFI (AArch64, x86_64, x86)" uboot_firmware
-step "firmware: IA32 (32-bit): the C test app and the uefi-crate example in OVMF IA32" ia32_firmware
+step "firmware: the C and Rust apps in U-Boot's UEFI (AArch64, x86_64, x86)" uboot_firmware
+step "firmware: IA32 (32-bit): the C and Rust test apps and the uefi-crate example in OVMF IA32" ia32_firmware
 step "firmware: the C and Rust apps in current OVMF/AAVMF and their strict-NX Secure Boot builds" current_firmware
 step "EDK2 package: prebuilts and header copy match the sources" scripts/edk2-refresh.sh --check
 step "EDK2 package: EDK2 2022.11 and current EDK2, every toolchain, DEBUG+RELEASE, booted" scripts/edk2-test.sh

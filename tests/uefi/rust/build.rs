@@ -17,6 +17,7 @@ fn main() {
     let clang_target = match arch.as_str() {
         "x86_64" => "x86_64-unknown-windows",
         "aarch64" => "aarch64-unknown-windows",
+        "x86" => "i686-unknown-windows",
         other => panic!("rust-uefi-test: no C target for {other}"),
     };
     let clang = env::var("CLANG").unwrap_or_else(|_| "clang-19".into());
@@ -45,6 +46,10 @@ fn main() {
         .file("c/mixed.c");
     if arch == "x86_64" {
         build.flag("-mno-red-zone");
+    }
+    // Like Rust's UEFI targets, no SSE: U-Boot's x86 ports leave it off.
+    if arch == "x86_64" || arch == "x86" {
+        build.flag("-mgeneral-regs-only");
     }
     let objects = build.compile_intermediates();
     let library = build.create_archive("mixed", &objects);

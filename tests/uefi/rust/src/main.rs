@@ -56,10 +56,10 @@ mod app {
         say!("");
         info!(
             "rust-uefi-test on {}: uefi-pool-alloc's PoolAllocator as #[global_allocator]",
-            if cfg!(target_arch = "x86_64") {
-                "x64"
-            } else {
-                "aa64"
+            match () {
+                _ if cfg!(target_arch = "x86_64") => "x64",
+                _ if cfg!(target_arch = "x86") => "ia32",
+                _ => "aa64",
             }
         );
 
@@ -166,7 +166,7 @@ mod app {
 #[cfg(not(target_os = "uefi"))]
 fn main() {
     eprintln!(
-        "rust-uefi-test is a UEFI application: build it for x86_64-unknown-uefi or \
-         aarch64-unknown-uefi (scripts/rust-firmware-test.sh boots it)"
+        "rust-uefi-test is a UEFI application: build it for x86_64-unknown-uefi, \
+         aarch64-unknown-uefi or i686-unknown-uefi (scripts/rust-firmware-test.sh boots it)"
     );
 }

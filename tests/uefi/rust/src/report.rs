@@ -26,8 +26,8 @@ impl Write for Serial {
     }
 }
 
-/// COM1, a 16550 that OVMF has set up (115200 8N1): wait for THR empty, then write.
-#[cfg(target_arch = "x86_64")]
+/// COM1, a 16550 that the firmware has set up (115200 8N1): wait for THR empty, then write.
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
 fn put(byte: u8) {
     use core::arch::asm;
     const COM1: u16 = 0x3F8;

@@ -91,12 +91,17 @@ pub fn aligned<T>(ptr: *const T, align: usize) -> bool {
     ptr.addr().is_multiple_of(align)
 }
 
-/// A free-running counter: the TSC on x64, the virtual counter on AArch64.
+/// A free-running counter: the TSC on x86, the virtual counter on AArch64.
 pub fn ticks() -> u64 {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: rdtsc has no side effect.
     unsafe {
         core::arch::x86_64::_rdtsc()
+    }
+    #[cfg(target_arch = "x86")]
+    // SAFETY: as above.
+    unsafe {
+        core::arch::x86::_rdtsc()
     }
     #[cfg(target_arch = "aarch64")]
     {
@@ -115,7 +120,7 @@ pub fn ticks() -> u64 {
 /// # Safety
 /// Boot services are live.
 pub unsafe fn ticks_per_ms(bs: *mut uefi_raw::table::boot::BootServices) -> u64 {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
     {
         let start = ticks();
         // SAFETY: the caller's contract.
