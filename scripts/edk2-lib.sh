@@ -12,8 +12,7 @@
 #       Serialised with flock.
 #   edk2_toolchains TREE ARCH
 #       Print the toolchains TREE defines for ARCH among those the package supports here:
-#       GCC5 CLANG38 (EDK2 before stable202605), GCC GCCNOLTO (after), CLANGDWARF CLANGPDB;
-#       for IA32 CLANGPDB only.
+#       GCC5 CLANG38 (EDK2 before stable202605), GCC GCCNOLTO (after), CLANGDWARF CLANGPDB.
 #   edk2_env TREE WORKSPACE
 #       Set up the environment of an EDK2 build in the current shell: WORKSPACE (build outputs,
 #       Conf/), PACKAGES_PATH (TREE and edk2-pkg/), EDK_TOOLS_PATH, the compiler variables of
@@ -99,8 +98,6 @@ edk2_basetools() {
 edk2_toolchains() {
     local tree=$1 arch=$2 tc
     for tc in GCC5 GCC GCCNOLTO CLANGDWARF CLANGPDB CLANG38; do
-        # IA32 ships as a COFF archive only: rustc has no freestanding i386 ELF target.
-        [ "$arch" = IA32 ] && [ "$tc" != CLANGPDB ] && continue
         if grep -qE "^[A-Z*]+_${tc}_${arch}_CC_PATH" "$tree/BaseTools/Conf/tools_def.template"; then
             printf '%s\n' "$tc"
         fi

@@ -25,7 +25,7 @@
 # The configurations EDK2_TEST_UBOOT selects boot in U-Boot too (AArch64, x86). EDK2's X64 code
 # uses SSE, which U-Boot's x86_64 port leaves off: an EDK2 X64 app cannot run there.
 # Toolchains: those of GCC5 GCC GCCNOLTO CLANGDWARF CLANGPDB CLANG38 that the tree defines for
-# the architecture (edk2_toolchains; IA32: CLANGPDB, the COFF one); DEBUG and RELEASE.
+# the architecture (edk2_toolchains); DEBUG and RELEASE.
 #
 # Per generation: BaseTools (built once, cached in the tree), edk2-pytool-library's parsers over
 # every .dec/.inf/.dsc (scripts/edk2-parse.py), then the builds, one after another (AutoGen is
@@ -40,7 +40,7 @@
 # and serial logs). Environment: EDK2_UPSTREAM (above), EDK2_TEST_ONLY (an extended regex over
 # "GENERATION ARCH TOOLCHAIN TARGET", e.g. 'upstream X64 GCC ' or 'RELEASE$'),
 # EDK2_TEST_STRICTNX (the same kind of regex; default 'upstream (X64|AARCH64) GCC DEBUG$'),
-# EDK2_TEST_UBOOT (likewise; default '(AARCH64 GCC5?|IA32 CLANGPDB) DEBUG$'),
+# EDK2_TEST_UBOOT (likewise; default '(AARCH64 GCC5?|IA32 (GCC5?|CLANGPDB)) DEBUG$'),
 # EDK2_TEST_TIMEOUT (seconds per boot, default 300), UEFI_POOL_ALLOC_CACHE (cache of the trees
 # and firmware), LLVM_BIN (/usr/lib/llvm-19/bin), plus lib.sh's QEMU_* and UPA_CURRENT_FIRMWARE.
 set -euo pipefail
@@ -55,7 +55,7 @@ cd "$repo"
 : "${EDK2_TEST_TIMEOUT:=300}"
 : "${EDK2_TEST_ONLY:=.}"
 : "${EDK2_TEST_STRICTNX:=upstream (X64|AARCH64) GCC DEBUG\$}"
-: "${EDK2_TEST_UBOOT:=(AARCH64 GCC5?|IA32 CLANGPDB) DEBUG\$}"
+: "${EDK2_TEST_UBOOT:=(AARCH64 GCC5?|IA32 (GCC5?|CLANGPDB)) DEBUG\$}"
 refresh=0 clean=0
 for arg in "$@"; do
     case $arg in

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the release: the C static library for six targets, each exporting nothing but the API,
+# Build the release: the C static library for seven targets, each exporting nothing but the API,
 # with the header, manifest.txt/.json and, when its prebuilts match the sources, the EDK2
 # package. The work is `cargo xtask release` (xtask/src/release.rs: builds, object surgery,
 # manifest; then the symbol checks of xtask/src/symbols.rs unless SKIP_CHECK=1).
@@ -8,8 +8,8 @@
 #
 #   lib/{x86_64,aarch64,i686}-unknown-uefi/uefi_pool_alloc.lib       COFF archives (lld-link,
 #                                           EDK2 CLANGPDB/MSFT)
-#   lib/{x86_64,aarch64}-unknown-none/uefi_pool_alloc.o              ELF objects, prelinked
-#   lib/riscv64gc-unknown-none-elf/uefi_pool_alloc.o                 (EDK2 GCC family, gnu-efi)
+#   lib/{x86_64,aarch64,i686}-unknown-none/uefi_pool_alloc.o         ELF objects, prelinked
+#   lib/riscv64imac-unknown-none-elf/uefi_pool_alloc.o               (EDK2 GCC family, gnu-efi)
 #   include/uefi_pool_alloc.h, manifest.txt, manifest.json, edk2-pkg/UefiPoolAllocPkg/
 #
 # Environment: RELEASE_DIR, CARGO_TARGET_DIR (target/release-pkg), NIGHTLY, LLVM_SUFFIX,

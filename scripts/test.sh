@@ -93,7 +93,7 @@ step "host tests under Miri, 32-bit (i686)" cargo +nightly miri test -p uefi-poo
 step "header compiles (EDK2, gnu-efi, standalone; C99, C11, C++)" scripts/check-header.sh include/uefi_pool_alloc.h
 step "no panic machinery in the library" no_panic_machinery x86_64-unknown-uefi
 step "32-bit: the library builds for i686-unknown-uefi, without panic machinery" no_panic_machinery i686-unknown-uefi
-step "release artifacts for 6 targets, symbol hygiene, no x18 / SSE / red zone / gp" scripts/release.sh
+step "release artifacts for 7 targets, symbol hygiene, no x18 / SSE / red zone / gp" scripts/release.sh
 step "firmware: C test app in OVMF (x64) and AAVMF (AArch64), COFF .lib" scripts/firmware-test.sh all
 step "firmware: the same C test app the gnu-efi way (x64 ELF .o)" scripts/gnu-efi-test.sh
 step "firmware: Rust app with PoolAllocator, C + Rust in one image, the uefi-crate example (x64, AArch64)" scripts/rust-firmware-test.sh all

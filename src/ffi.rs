@@ -243,7 +243,8 @@ pub unsafe extern "efiapi" fn pool_raw_free(Ptr: *mut VOID) -> EFI_STATUS {
 ///
 /// @retval TRUE   The block now holds NewSize bytes at Ptr.
 /// @retval FALSE  NewSize > OldSize, Ptr is NULL, OldSize is not the size of the aligned block
-///                at Ptr, or the library is not initialised or boot services have ended.
+///                at Ptr, Ptr can be no block (not 8-aligned, in page 0 or inside a page-path
+///                block), or the library is not initialised or boot services have ended.
 #[unsafe(no_mangle)]
 pub unsafe extern "efiapi" fn pool_shrink(
     Ptr: *mut VOID,

@@ -126,8 +126,11 @@ fn build(root: &Path, target: &Target, options: &Options) -> Result<String, Erro
         "-p",
         "uefi-pool-alloc-capi",
         "--target",
-        target.triple,
+        &target.cargo_target(root),
     ]);
+    if target.spec.is_some() {
+        cargo.arg("-Zjson-target-spec");
+    }
     let variable = format!(
         "CARGO_TARGET_{}_RUSTFLAGS",
         target.triple.to_uppercase().replace('-', "_")

@@ -382,7 +382,7 @@ fn uses_gp(ops: &str) -> bool {
 // --- ELF relocations ----------------------------------------------------------------------
 
 /// The relocation types EDK2's GenFw converts (ELF -> PE/COFF; BaseTools/Source/C/GenFw/
-/// Elf64Convert.c, in both WriteSections64 and WriteRelocations64) and `ld -pie` accepts, by
+/// Elf64Convert.c, in both WriteSections64 and WriteRelocations64; Elf32Convert.c for IA32), by
 /// machine, with their names (without the R_MACHINE_ prefix) for the messages. GenFw has no
 /// case for X64's PC64 or AArch64's TSTBR14, so neither is allowed.
 fn allowed_relocations(machine: Machine) -> &'static [(u32, &'static str)] {
@@ -450,8 +450,12 @@ fn allowed_relocations(machine: Machine) -> &'static [(u32, &'static str)] {
             (elf::R_RISCV_SET16, "SET16"),
             (elf::R_RISCV_SET32, "SET32"),
         ],
-        // No ELF artifact for 32-bit x86.
-        Machine::I386 => &[],
+        // Elf32Convert.c (WriteSections32, WriteRelocations32) knows only these three.
+        Machine::I386 => &[
+            (elf::R_386_NONE, "NONE"),
+            (elf::R_386_32, "32"),
+            (elf::R_386_PC32, "PC32"),
+        ],
     }
 }
 
@@ -743,9 +747,10 @@ fn link_elf(cx: &Context, dir: &Path, library: &Path) -> Result<(), Error> {
             .args(["rcs", "libdemo_rt.a", "demo_rt.o"]),
     )?;
     let mut link: Command = cx.tools.llvm("ld.lld");
+    if cx.target.pie {
+        link.args(["-pie", "--no-dynamic-linker"]);
+    }
     link.args([
-        "-pie",
-        "--no-dynamic-linker",
         "-e",
         "demo_entry",
         "-Map",
@@ -965,6 +970,12 @@ mod tests {
         assert_eq!(
             sort_relocations(Machine::X86_64, &types),
             (vec!["64", "GOTPCREL", "PLT32"], vec![elf::R_X86_64_32])
+        );
+        // Position-independent i386 code: GenFw's Elf32Convert stops at GOTOFF and GOTPC.
+        let types: BTreeSet<u32> = [elf::R_386_32, elf::R_386_GOTOFF, elf::R_386_GOTPC].into();
+        assert_eq!(
+            sort_relocations(Machine::I386, &types),
+            (vec!["32"], vec![elf::R_386_GOTOFF, elf::R_386_GOTPC])
         );
     }
 

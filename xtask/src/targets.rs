@@ -27,7 +27,11 @@ pub enum Toolchain {
 }
 
 pub struct Target {
+    /// The target's name: rustc's triple, or the stem of `spec`.
     pub triple: &'static str,
+    /// A custom target specification (JSON, relative to the repository) where rustc has no
+    /// built-in target.
+    pub spec: Option<&'static str>,
     pub format: Format,
     pub machine: Machine,
     pub abi: &'static str,
@@ -39,11 +43,15 @@ pub struct Target {
     /// clang's target and flags for a C consumer of the artifact (the hazard test).
     pub c_target: &'static str,
     pub c_flags: &'static [&'static str],
+    /// ELF: consumers link position-independent images (`-pie`); else statically, at a fixed
+    /// base that GenFw relocates.
+    pub pie: bool,
 }
 
 pub const TARGETS: &[Target] = &[
     Target {
         triple: "x86_64-unknown-uefi",
+        spec: None,
         edk2_arch: "X64",
         format: Format::Coff,
         machine: Machine::X86_64,
@@ -52,9 +60,11 @@ pub const TARGETS: &[Target] = &[
         rustflags: "",
         c_target: "x86_64-unknown-windows",
         c_flags: &[],
+        pie: false,
     },
     Target {
         triple: "aarch64-unknown-uefi",
+        spec: None,
         edk2_arch: "AARCH64",
         format: Format::Coff,
         machine: Machine::Aarch64,
@@ -63,10 +73,12 @@ pub const TARGETS: &[Target] = &[
         rustflags: "",
         c_target: "aarch64-unknown-windows",
         c_flags: &[],
+        pie: false,
     },
     Target {
         // No prebuilt core for this target; EDK2's IA32 EFIAPI is cdecl, like Rust's "efiapi".
         triple: "i686-unknown-uefi",
+        spec: None,
         edk2_arch: "IA32",
         format: Format::Coff,
         machine: Machine::I386,
@@ -76,9 +88,11 @@ pub const TARGETS: &[Target] = &[
         // The MSVC environment would call __aullrem for 64-bit division, which nobody provides.
         c_target: "i686-unknown-windows-gnu",
         c_flags: &[],
+        pie: false,
     },
     Target {
         triple: "x86_64-unknown-none",
+        spec: None,
         edk2_arch: "X64",
         format: Format::Elf,
         machine: Machine::X86_64,
@@ -87,10 +101,12 @@ pub const TARGETS: &[Target] = &[
         rustflags: "",
         c_target: "x86_64-unknown-none-elf",
         c_flags: &["-mno-red-zone", "-fPIC"],
+        pie: true,
     },
     Target {
         // UEFI reserves x18, which rustup's prebuilt compiler_builtins of this target uses.
         triple: "aarch64-unknown-none",
+        spec: None,
         edk2_arch: "AARCH64",
         format: Format::Elf,
         machine: Machine::Aarch64,
@@ -99,12 +115,14 @@ pub const TARGETS: &[Target] = &[
         rustflags: "-Zfixed-x18",
         c_target: "aarch64-unknown-none-elf",
         c_flags: &["-ffixed-x18", "-fPIC"],
+        pie: true,
     },
     Target {
         // Soft-float (lp64), not riscv64gc's lp64d: EDK2's RISCV64 toolchains and U-Boot build
         // with -mabi=lp64, and linkers refuse to mix float ABIs. It also keeps floating-point
         // instructions out, which firmware need not have enabled.
         triple: "riscv64imac-unknown-none-elf",
+        spec: None,
         edk2_arch: "RISCV64",
         format: Format::Elf,
         machine: Machine::Riscv64,
@@ -115,6 +133,25 @@ pub const TARGETS: &[Target] = &[
         rustflags: "-Crelocation-model=pie",
         c_target: "riscv64-unknown-elf",
         c_flags: &["-march=rv64imac", "-mabi=lp64", "-mcmodel=medany", "-fPIC"],
+        pie: true,
+    },
+    Target {
+        // rustc has no freestanding 32-bit x86 ELF target; this spec is i686-unknown-uefi's code
+        // generation (cdecl, soft-float, 64-bit integers 8-aligned as EDK2's -malign-double
+        // and the UEFI spec have them) in ELF: LLVM's i686-windows-gnu-elf, whose 64-bit
+        // division calls __udivdi3 as GCC's does, not MSVC's _aulldiv. EDK2 links IA32 images
+        // -no-pie and GenFw converts only R_386_32 and R_386_PC32, so the code is static.
+        triple: "i686-unknown-none",
+        spec: Some("capi/targets/i686-unknown-none.json"),
+        edk2_arch: "IA32",
+        format: Format::Elf,
+        machine: Machine::I386,
+        abi: "EFIAPI = cdecl; soft-float, static (R_386_32, R_386_PC32)",
+        toolchain: Toolchain::BuildStd,
+        rustflags: "",
+        c_target: "i686-unknown-none-elf",
+        c_flags: &["-malign-double", "-fno-pic"],
+        pie: false,
     },
 ];
 
@@ -148,9 +185,22 @@ impl Target {
         }
     }
 
-    /// The object-file name of the C name `name`: 32-bit x86 COFF prefixes an underscore.
+    /// What cargo's `--target` takes: the triple, or the path of the spec under `root`.
+    pub fn cargo_target(&self, root: &std::path::Path) -> String {
+        match self.spec {
+            Some(spec) => root.join(spec).display().to_string(),
+            None => self.triple.to_string(),
+        }
+    }
+
+    /// Whether C names carry a leading underscore: 32-bit x86 COFF's decoration.
+    fn decorates(&self) -> bool {
+        (self.machine, self.format) == (Machine::I386, Format::Coff)
+    }
+
+    /// The object-file name of the C name `name`.
     pub fn decorate(&self, name: &str) -> String {
-        if self.machine == Machine::I386 {
+        if self.decorates() {
             format!("_{name}")
         } else {
             name.to_string()
@@ -159,7 +209,7 @@ impl Target {
 
     /// The C name of an object-file name (inverse of `decorate`, where it has one).
     pub fn undecorate<'a>(&self, symbol: &'a str) -> &'a str {
-        if self.machine == Machine::I386 {
+        if self.decorates() {
             symbol.strip_prefix('_').unwrap_or(symbol)
         } else {
             symbol
@@ -172,8 +222,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn six_targets_two_formats_each_machine_once_per_format() {
-        assert_eq!(TARGETS.len(), 6);
+    fn seven_targets_two_formats_each_machine_once_per_format() {
+        assert_eq!(TARGETS.len(), 7);
         for format in [Format::Coff, Format::Elf] {
             let machines: Vec<Machine> = TARGETS
                 .iter()
@@ -187,13 +237,15 @@ mod tests {
     }
 
     #[test]
-    fn only_i386_decorates() {
+    fn only_i386_coff_decorates() {
         let ia32 = Target::by_triple("i686-unknown-uefi").unwrap();
         assert_eq!(ia32.decorate("pool_init"), "_pool_init");
         assert_eq!(
             ia32.undecorate("___uefi_pool_alloc_memcpy"),
             "__uefi_pool_alloc_memcpy"
         );
+        let ia32_elf = Target::by_triple("i686-unknown-none").unwrap();
+        assert_eq!(ia32_elf.decorate("pool_init"), "pool_init");
         let x64 = Target::by_triple("x86_64-unknown-uefi").unwrap();
         assert_eq!(x64.decorate("pool_init"), "pool_init");
         assert_eq!(x64.undecorate("_x"), "_x");

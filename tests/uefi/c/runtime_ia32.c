@@ -1,9 +1,12 @@
 /*
-  The 64-bit division helpers clang calls on 32-bit x86 (u64 / and %). A consumer's compiler
-  runtime provides them; the library ships none for it (its own copies are renamed), so the
-  test apps bring theirs, as any IA32 image does (EDK2's BaseLib, a compiler-rt archive).
+  The 64-bit division helpers clang and GCC call on 32-bit x86 (u64 / and %). A consumer's
+  compiler runtime provides them; the library ships none for it (its own copies are renamed),
+  so the test apps bring theirs, as any IA32 image does (EDK2's BaseLib, a compiler-rt archive).
+  Each is `used`: the compiler creates the calls after link-time optimisation has dropped what
+  the program did not call by name (EDK2's GCC builds use -flto).
 */
 #if defined(__i386__)
+#define HELPER __attribute__((used))
 
 typedef unsigned long long u64;
 typedef long long i64;
@@ -27,25 +30,72 @@ static u64 divmod(u64 n, u64 d, u64 *rem) {
     return q;
 }
 
-u64 __udivdi3(u64 n, u64 d) {
+HELPER u64 __udivdi3(u64 n, u64 d) {
     u64 r;
     return divmod(n, d, &r);
 }
 
-u64 __umoddi3(u64 n, u64 d) {
+/* GCC's combined quotient and remainder. */
+HELPER u64 __udivmoddi4(u64 n, u64 d, u64 *rem) {
+    u64 r, q = divmod(n, d, &r);
+    if (rem) {
+        *rem = r;
+    }
+    return q;
+}
+
+HELPER u64 __umoddi3(u64 n, u64 d) {
     u64 r;
     divmod(n, d, &r);
     return r;
 }
 
+/* 64-bit shifts, which clang -Oz calls for (EDK2's CLANGDWARF IA32): built from 32-bit
+   halves, since a 64-bit shift here would call itself. */
+typedef unsigned int u32;
+typedef union {
+    u64 all;
+    struct {
+        u32 low, high;
+    } s;
+} halves;
+
+HELPER u64 __ashldi3(u64 value, int shift) {
+    halves in = {value}, out;
+    if (shift & 32) {
+        out.s.low = 0;
+        out.s.high = in.s.low << (shift & 31);
+    } else if (shift == 0) {
+        return value;
+    } else {
+        out.s.low = in.s.low << shift;
+        out.s.high = (in.s.high << shift) | (in.s.low >> (32 - shift));
+    }
+    return out.all;
+}
+
+HELPER u64 __lshrdi3(u64 value, int shift) {
+    halves in = {value}, out;
+    if (shift & 32) {
+        out.s.high = 0;
+        out.s.low = in.s.high >> (shift & 31);
+    } else if (shift == 0) {
+        return value;
+    } else {
+        out.s.high = in.s.high >> shift;
+        out.s.low = (in.s.low >> shift) | (in.s.high << (32 - shift));
+    }
+    return out.all;
+}
+
 static u64 magnitude(i64 v) { return v < 0 ? -(u64)v : (u64)v; }
 
-i64 __divdi3(i64 n, i64 d) {
+HELPER i64 __divdi3(i64 n, i64 d) {
     u64 r, q = divmod(magnitude(n), magnitude(d), &r);
     return (n < 0) != (d < 0) ? -(i64)q : (i64)q;
 }
 
-i64 __moddi3(i64 n, i64 d) {
+HELPER i64 __moddi3(i64 n, i64 d) {
     u64 r;
     divmod(magnitude(n), magnitude(d), &r);
     return n < 0 ? -(i64)r : (i64)r;
