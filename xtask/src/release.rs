@@ -76,8 +76,8 @@ pub fn run(root: &Path, api: &[String], options: &Options, tools: &Tools) -> Res
             tools,
         };
         match target.format {
-            Format::Elf => make_elf(&job)?,
-            Format::Coff => make_coff(&job)?,
+            Format::Elf => job.elf()?,
+            Format::Coff => job.coff()?,
         }
         let data = fs::read(&out).map_err(|e| e.to_string())?;
         let sizes = objects::sizes(&objects::members(&out)?)?;
@@ -162,7 +162,6 @@ pub fn helper_name(target: &Target, symbol: &str) -> String {
     target.decorate(&format!("{HELPER_PREFIX}{}", target.undecorate(symbol)))
 }
 
-/// `llvm-objcopy --redefine-syms` lines: every name but the API gets the helper prefix.
 /// One target's processing: the raw rustc archive in, the artifact out.
 #[derive(Clone, Copy)]
 struct Job<'a> {
@@ -176,6 +175,7 @@ struct Job<'a> {
     tools: &'a Tools,
 }
 
+/// `llvm-objcopy --redefine-syms` lines: every name but the API gets the helper prefix.
 fn rename_map(target: &Target, names: &BTreeSet<String>, api: &[String]) -> String {
     let mut map = String::new();
     for name in names.iter().filter(|name| !api.contains(name)) {
@@ -184,50 +184,113 @@ fn rename_map(target: &Target, names: &BTreeSet<String>, api: &[String]) -> Stri
     map
 }
 
-fn make_elf(job: &Job) -> Result<(), Error> {
-    let Job {
-        target,
-        archive,
-        out,
-        tmp,
-        api,
-        tools,
-    } = *job;
-    let prelinked = tmp.join("prelinked.o");
-    let local = tmp.join("local.o");
-    let map = tmp.join("rename.map");
-    // Only the archive members and sections the API reaches; no --whole-archive.
-    let mut link = tools.llvm("ld.lld");
-    link.args(["-r", "--gc-sections"]);
-    for name in api {
-        link.args(["-u", name]);
+impl Job<'_> {
+    /// llvm-objcopy, told to drop debug info and embedded bitcode.
+    fn objcopy_stripped(&self) -> Command {
+        let mut objcopy = self.tools.llvm("llvm-objcopy");
+        objcopy.args([
+            "--strip-debug",
+            "--remove-section=.llvmbc",
+            "--remove-section=.llvmcmd",
+        ]);
+        objcopy
     }
-    tools::run(link.arg("-o").arg(&prelinked).arg(archive))?;
-    // Every global definition but the API, read before localisation so it can be renamed after.
-    let globals = objects::symbols(&objects::members(&prelinked)?[0])?.defined;
-    fs::write(&map, rename_map(target, &globals, api)).map_err(|e| e.to_string())?;
-    let mut strip = tools.llvm("llvm-objcopy");
-    strip.args([
-        "--strip-debug",
-        "--remove-section=.llvmbc",
-        "--remove-section=.llvmcmd",
-    ]);
-    strip.args([
-        "--remove-section=.eh_frame",
-        "--remove-section=.rela.eh_frame",
-    ]);
-    for name in api {
-        strip.arg(format!("--keep-global-symbol={name}"));
+
+    fn elf(&self) -> Result<(), Error> {
+        let prelinked = self.tmp.join("prelinked.o");
+        let local = self.tmp.join("local.o");
+        let map = self.tmp.join("rename.map");
+        // Only the archive members and sections the API reaches; no --whole-archive.
+        let mut link = self.tools.llvm("ld.lld");
+        link.args(["-r", "--gc-sections"]);
+        for name in self.api {
+            link.args(["-u", name]);
+        }
+        tools::run(link.arg("-o").arg(&prelinked).arg(self.archive))?;
+        // Every global definition but the API, read before localisation so it can be renamed after.
+        let globals = objects::symbols(&objects::members(&prelinked)?[0])?.defined;
+        fs::write(&map, rename_map(self.target, &globals, self.api)).map_err(|e| e.to_string())?;
+        let mut strip = self.objcopy_stripped();
+        strip.args([
+            "--remove-section=.eh_frame",
+            "--remove-section=.rela.eh_frame",
+        ]);
+        for name in self.api {
+            strip.arg(format!("--keep-global-symbol={name}"));
+        }
+        tools::run(strip.arg(&prelinked).arg(&local))?;
+        tools::run(
+            self.tools
+                .llvm("llvm-objcopy")
+                .arg(format!("--redefine-syms={}", map.display()))
+                .arg(&local)
+                .arg(self.out),
+        )?;
+        Ok(())
     }
-    tools::run(strip.arg(&prelinked).arg(&local))?;
-    tools::run(
-        tools
-            .llvm("llvm-objcopy")
-            .arg(format!("--redefine-syms={}", map.display()))
-            .arg(&local)
-            .arg(out),
-    )?;
-    Ok(())
+
+    fn coff(&self) -> Result<(), Error> {
+        let members = objects::members(self.archive)?;
+        let mut symbols = BTreeMap::new();
+        for member in &members {
+            // Member names are unique in a rustc archive (crate hash, CGU number); check anyway.
+            if symbols
+                .insert(member.name.clone(), objects::symbols(member)?)
+                .is_some()
+            {
+                return Err(format!(
+                    "{}: duplicate member name {}",
+                    self.archive.display(),
+                    member.name
+                ));
+            }
+        }
+        let chosen =
+            closure(&symbols, self.api).map_err(|e| format!("{}: {e}", self.target.triple))?;
+        let names: BTreeSet<String> = chosen
+            .iter()
+            .flat_map(|m| symbols[m].defined.iter().chain(&symbols[m].undefined))
+            .cloned()
+            .collect();
+        let map = self.tmp.join("rename.map");
+        let renames = rename_map(self.target, &names, self.api);
+        fs::write(&map, &renames).map_err(|e| e.to_string())?;
+        let renamed = self.tmp.join("renamed");
+        fs::create_dir_all(&renamed).map_err(|e| e.to_string())?;
+        let mut kept = Vec::new();
+        for member in members.iter().filter(|m| chosen.contains(&m.name)) {
+            let original = self.tmp.join(&member.name);
+            fs::write(&original, &member.data).map_err(|e| e.to_string())?;
+            let mut objcopy = self.objcopy_stripped();
+            let directives = objects::directives(member)?;
+            if !directives.is_empty() {
+                dll_export_only(&directives)
+                    .map_err(|e| format!("{}: member {}: {e}", self.target.triple, member.name))?;
+                objcopy.arg("--remove-section=.drectve");
+            }
+            objcopy.arg(format!("--redefine-syms={}", map.display()));
+            tools::run(objcopy.arg(&original).arg(renamed.join(&member.name)))?;
+            kept.push(member.name.clone());
+        }
+        // llvm-lib stores member names as given, relative to its working directory: write the
+        // archive next to the members, in the archive's order, then move it.
+        tools::run_in(
+            &renamed,
+            self.tools
+                .llvm("llvm-lib")
+                .args(["/nologo", "/out:uefi_pool_alloc.lib"])
+                .args(&kept),
+        )?;
+        fs::rename(renamed.join("uefi_pool_alloc.lib"), self.out).map_err(|e| e.to_string())?;
+        eprintln!(
+            "release: {}: {} of {} self.archive members kept, {} symbols renamed",
+            self.target.triple,
+            kept.len(),
+            members.len(),
+            renames.lines().count()
+        );
+        Ok(())
+    }
 }
 
 /// The members to ship: those defining an API function, then those defining what the chosen
@@ -289,81 +352,6 @@ fn join<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn make_coff(job: &Job) -> Result<(), Error> {
-    let Job {
-        target,
-        archive,
-        out,
-        tmp,
-        api,
-        tools,
-    } = *job;
-    let members = objects::members(archive)?;
-    let mut symbols = BTreeMap::new();
-    for member in &members {
-        // Member names are unique in a rustc archive (crate hash, CGU number); check anyway.
-        if symbols
-            .insert(member.name.clone(), objects::symbols(member)?)
-            .is_some()
-        {
-            return Err(format!(
-                "{}: duplicate member name {}",
-                archive.display(),
-                member.name
-            ));
-        }
-    }
-    let chosen = closure(&symbols, api).map_err(|e| format!("{}: {e}", target.triple))?;
-    let names: BTreeSet<String> = chosen
-        .iter()
-        .flat_map(|m| symbols[m].defined.iter().chain(&symbols[m].undefined))
-        .cloned()
-        .collect();
-    let map = tmp.join("rename.map");
-    let renames = rename_map(target, &names, api);
-    fs::write(&map, &renames).map_err(|e| e.to_string())?;
-    let renamed = tmp.join("renamed");
-    fs::create_dir_all(&renamed).map_err(|e| e.to_string())?;
-    let mut kept = Vec::new();
-    for member in members.iter().filter(|m| chosen.contains(&m.name)) {
-        let original = tmp.join(&member.name);
-        fs::write(&original, &member.data).map_err(|e| e.to_string())?;
-        let mut objcopy = tools.llvm("llvm-objcopy");
-        objcopy.args([
-            "--strip-debug",
-            "--remove-section=.llvmbc",
-            "--remove-section=.llvmcmd",
-        ]);
-        let directives = objects::directives(member)?;
-        if !directives.is_empty() {
-            dll_export_only(&directives)
-                .map_err(|e| format!("{}: member {}: {e}", target.triple, member.name))?;
-            objcopy.arg("--remove-section=.drectve");
-        }
-        objcopy.arg(format!("--redefine-syms={}", map.display()));
-        tools::run(objcopy.arg(&original).arg(renamed.join(&member.name)))?;
-        kept.push(member.name.clone());
-    }
-    // llvm-lib stores member names as given, relative to its working directory: write the
-    // archive next to the members, in the archive's order, then move it.
-    tools::run_in(
-        &renamed,
-        tools
-            .llvm("llvm-lib")
-            .args(["/nologo", "/out:uefi_pool_alloc.lib"])
-            .args(&kept),
-    )?;
-    fs::rename(renamed.join("uefi_pool_alloc.lib"), out).map_err(|e| e.to_string())?;
-    eprintln!(
-        "release: {}: {} of {} archive members kept, {} symbols renamed",
-        target.triple,
-        kept.len(),
-        members.len(),
-        renames.lines().count()
-    );
-    Ok(())
 }
 
 /// Accepts linker directives that only keep names out of a DLL's automatic exports (i686
