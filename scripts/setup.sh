@@ -59,7 +59,7 @@ done
 # apt (the host's sources, lists and settings stay as they are). If no configured suite has that
 # version, stop and print what the user may run.
 qemu_suite=''
-if printf '%s\n' "${missing[@]}" | grep -q '^qemu-system-'; then
+if printf '%s\n' "${missing[@]}" | grep -qE '^(qemu-system-.*|opensbi)$'; then
     candidate=$(apt-cache policy qemu-system-x86 2>/dev/null | awk '$1 == "Candidate:" { print $2 }')
     if [ -n "$qemu_utils" ] && [ "$qemu_utils" != "$candidate" ]; then
         codename=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")
@@ -86,19 +86,23 @@ if [ "${#missing[@]}" -gt 0 ] && [ -n "$qemu_suite" ]; then
     for f in "$apt_work/suite/sources.list.d"/*; do
         cat "$f" >> "$apt_work/sources.list.d/$(basename "$f")"
     done
-    install=()
+    # QEMU (and OpenSBI: QEMU 10 needs a newer one than Debian 12's) in a transaction of its
+    # own with the suite as target release, so that the dependencies pinned to QEMU's version
+    # (qemu-system-common/-data, seabios) come from that suite too: `pkg/suite` alone leaves
+    # them at the release's versions and apt gives up. The rest come from the host's suites.
+    qemu_set=() rest=()
     for p in "${missing[@]}"; do
-        # OpenSBI too: QEMU 10 needs a newer one than Debian 12's.
-        case $p in qemu-system-*|opensbi) install+=("$p/$qemu_suite") ;; *) install+=("$p") ;; esac
+        case $p in qemu-system-*|opensbi) qemu_set+=("$p") ;; *) rest+=("$p") ;; esac
     done
     # Auto-installed marks go to the host's own record, so that apt autoremove stays right.
     cmd=("${UPA_APT[@]}" -o Dir::State::extended_states=/var/lib/apt/extended_states
-         install -y --no-install-recommends "${install[@]}")
+         install -y --no-install-recommends)
     if [ "$(id -u)" = 0 ]; then
         echo "setup: installing ${missing[*]} (QEMU from $qemu_suite, as the installed qemu-utils $qemu_utils)" >&2
         export DEBIAN_FRONTEND=noninteractive
         "${UPA_APT[@]}" update
-        "${cmd[@]}"
+        [ "${#rest[@]}" -eq 0 ] || "${cmd[@]}" "${rest[@]}"
+        [ "${#qemu_set[@]}" -eq 0 ] || "${cmd[@]}" -t "$qemu_suite" "${qemu_set[@]}"
     else
         echo "setup: missing Debian packages: ${missing[*]}; QEMU must come from $qemu_suite (qemu-utils $qemu_utils is installed)" >&2
         echo "setup: run as root: scripts/setup.sh" >&2
